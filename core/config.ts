@@ -1,0 +1,367 @@
+/**
+ * Configuration: parsed once from an environment map (only `main.ts` files pass `process.env`),
+ * validated with every problem reported at once, then frozen. Timings are given in seconds in
+ * the environment (fractions allowed, so tests can scale the 5 s / 10 s / 30 s lifecycle down)
+ * and stored in milliseconds here.
+ */
+
+export type NodeDriverKind = "docker" | "process" | "auto";
+export type RoomMode = "relay" | "echo";
+export type DockerNetworkMode = "host" | "bridge";
+export type JwtAlgorithm = "HS256" | "RS256" | "ES256";
+
+export interface Config {
+  /** REDIS_URL — Redis for registry, queues and events. Default `redis://127.0.0.1:6379`. */
+  readonly redisUrl: string;
+  /** REDIS_PREFIX — every key, channel and queue of one deployment lives under it. Default `fleetgate`. */
+  readonly redisPrefix: string;
+
+  /** JWT_SECRET — HS256 secret. Unset: `main.ts` loads or creates `.data/jwt-secret`. */
+  readonly jwtSecret: string | undefined;
+  /** JWT_ALG — HS256 (default), RS256 or ES256 (then JWT_PUBLIC_KEY / JWT_PRIVATE_KEY, PEM). */
+  readonly jwtAlg: JwtAlgorithm;
+  readonly jwtPublicKey: string | undefined;
+  readonly jwtPrivateKey: string | undefined;
+  /** JWT_TTL — access-token lifetime, seconds. Default 900. */
+  readonly jwtTtlMs: number;
+  /** REFRESH_TTL — refresh-token lifetime, seconds. Default 30 days. */
+  readonly refreshTtlMs: number;
+  /** AUTH_GUEST — guest tokens from `POST /v1/auth/guest`. Default true. */
+  readonly authGuest: boolean;
+
+  /** HOST / PORT — gateway listen address. Default 127.0.0.1:3000 (HAProxy is the public edge). */
+  readonly host: string;
+  readonly port: number;
+  /** PUBLIC_URL — base URL clients connect to (connectUrl). Default: the HAProxy edge when present, else the gateway. */
+  readonly publicUrl: string | undefined;
+  /** GATEWAY_ID — this gateway replica's id. Default: generated. */
+  readonly gatewayId: string | undefined;
+  /** GATEWAY_HEARTBEAT — gateway registry heartbeat, seconds (TTL is 3×). Default 2. */
+  readonly gatewayHeartbeatMs: number;
+
+  /** HAPROXY_PORT — public edge port. Default 8080. */
+  readonly haproxyPort: number;
+  /** HAPROXY_BIND — public edge bind address. Default 0.0.0.0. */
+  readonly haproxyBind: string;
+  /** HAPROXY_STATS_PORT — stats page port. Default 8404. */
+  readonly haproxyStatsPort: number;
+  readonly haproxyStatsUser: string;
+  /** HAPROXY_STATS_PASSWORD — unset: a random one is generated and printed by the templater. */
+  readonly haproxyStatsPassword: string | undefined;
+  /** HAPROXY_CONFIG — the live config file the templater writes. Default `.data/haproxy/haproxy.cfg`. */
+  readonly haproxyConfig: string;
+  /** HAPROXY_BIN — the haproxy executable. Default `haproxy`. */
+  readonly haproxyBin: string;
+  /** HAPROXY_TLS_CERT — PEM bundle; when set the edge also serves TLS on HAPROXY_TLS_PORT (8443). */
+  readonly haproxyTlsCert: string | undefined;
+  readonly haproxyTlsPort: number;
+  /** HAPROXY_CONN_RATE — new connections per IP per 10 s before refusal. Default 200. */
+  readonly haproxyConnRate: number;
+  /** TEMPLATER_DEBOUNCE — burst window for reloads, seconds. Default 0.25. */
+  readonly templaterDebounceMs: number;
+  /** TEMPLATER_RESYNC — periodic full re-render, seconds. Default 10. */
+  readonly templaterResyncMs: number;
+
+  /** NODE_DRIVER — docker | process | auto (docker when an engine answers and the image exists). */
+  readonly nodeDriver: NodeDriverKind;
+  /** NODE_ROOM_MODE — relay (default) or echo. */
+  readonly nodeRoomMode: RoomMode;
+  /** NODE_IMAGE — game-server image. Default `fleetgate-node:latest`. */
+  readonly nodeImage: string;
+  /** NODE_COMMAND — process driver: command that runs a node. Default: `bun node/main.ts`. */
+  readonly nodeCommand: readonly string[] | undefined;
+  /** DOCKER_HOSTS — comma list of engines (`unix:///var/run/docker.sock`, `tcp://host:2375`). */
+  readonly dockerHosts: readonly string[];
+  /** DOCKER_NETWORK — host (default, fastest) or bridge (published port on NODE_BIND_ADDRESS). */
+  readonly dockerNetwork: DockerNetworkMode;
+  /** NODE_BIND_ADDRESS — where node ports are bound/published. Default 127.0.0.1. */
+  readonly nodeBindAddress: string;
+  /** NODE_MEMORY_MB / NODE_CPUS — container limits. Defaults 256 MB, 1 CPU. */
+  readonly nodeMemoryMb: number;
+  readonly nodeCpus: number;
+  /** NODE_MAX_ROOMS — rooms per node. Default 100. */
+  readonly nodeMaxRooms: number;
+  /** NODE_DRAIN_SECONDS — DRAIN_SECONDS given to nodes (SIGTERM → close 4009 deadline). Default 5. */
+  readonly nodeDrainMs: number;
+  /** NODE_START_TIMEOUT — how long a started node may take to answer /health ready, seconds. Default 15. */
+  readonly nodeStartTimeoutMs: number;
+
+  /** MAX_PLAYERS_PER_SERVER — players per node; 1 = a dedicated server per player. Default 1. */
+  readonly maxPlayersPerServer: number;
+  /** MAX_SERVERS — fleet ceiling. Default 50. */
+  readonly maxServers: number;
+  /** MIN_READY_SERVERS — warm spare nodes kept ready (buffer policy). Default 0: an idle fleet costs nothing. */
+  readonly minReadyServers: number;
+  /** SERVER_PORT_START / SERVER_PORT_END — node port range. Default 8081..9080. */
+  readonly serverPortStart: number;
+  readonly serverPortEnd: number;
+
+  /** HEARTBEAT_INTERVAL — client heartbeat, seconds. Default 5. */
+  readonly heartbeatIntervalMs: number;
+  /** INACTIVITY_SHUTDOWN — node without player activity is shut down after, seconds. Default 10. */
+  readonly inactivityShutdownMs: number;
+  /** CLEANUP_DELETE — stopped node's container is deleted after, seconds. Default 30. */
+  readonly cleanupDeleteMs: number;
+  /** SESSION_TTL — a player session without heartbeat expires after, seconds. Default 3 × HEARTBEAT_INTERVAL. */
+  readonly sessionTtlMs: number;
+
+  /** DRAIN_DEADLINE — drain waits at most this long for rooms to empty, seconds. Default 1200. */
+  readonly drainDeadlineMs: number;
+  /** HEALTH_CHECK_INTERVAL — node health checks, seconds. Default 2. */
+  readonly healthCheckIntervalMs: number;
+  /** HEALTH_CHECK_FAILURES — failed checks before `unhealthy`. Default 3. */
+  readonly healthCheckFailures: number;
+  /** HEALTH_CHECK_TIMEOUT — one check's timeout, seconds. Default 1. */
+  readonly healthCheckTimeoutMs: number;
+  /** AUTOSCALE_INTERVAL — autoscaler and reaper tick, seconds. Default 1. */
+  readonly autoscaleIntervalMs: number;
+  /** SCALE_DOWN_COOLDOWN — no scale-down sooner than this after a scale event, seconds. Default 30. */
+  readonly scaleDownCooldownMs: number;
+  /** SCALE_UP_UTILIZATION — scale up above this players/capacity ratio. Default 0.8. */
+  readonly scaleUpUtilization: number;
+  /** JOIN_WAIT_TIMEOUT — a join waiting for a new node gives up (503) after, seconds. Default 15. */
+  readonly joinWaitTimeoutMs: number;
+  /** SCHEDULER_CONCURRENCY — jobs per worker at once. Default 8. */
+  readonly schedulerConcurrency: number;
+
+  /** MAX_FRAME_BYTES — largest WebSocket frame relayed (1009 above). Default 1 MiB. */
+  readonly maxFrameBytes: number;
+  /** WS_BUFFER_BYTES — per-connection buffered bytes before the relay pauses the other side. Default 4 MiB. */
+  readonly wsBufferBytes: number;
+  /** WS_RATE_LIMIT — frames per second per connection (4029 above). Default 200. */
+  readonly wsRateLimit: number;
+  /** HTTP_RATE_LIMIT — requests per second per IP (429 above). Default 100. */
+  readonly httpRateLimit: number;
+  /** WS_IP_RATE_LIMIT — WebSocket upgrades per second per IP. Default 50. */
+  readonly wsIpRateLimit: number;
+
+  /** SESSION_SIZE — players in a full matched room. Default 8. */
+  readonly sessionSize: number;
+  /** MIN_PARTIAL_SESSION_SIZE — smallest room matched after FLUSH_WAIT. Default 2. */
+  readonly minPartialSessionSize: number;
+  /** FLUSH_WAIT — seconds before a partial room is formed. Default 10. */
+  readonly flushWaitMs: number;
+  /** REGION — this deployment's default region. Default `local`. */
+  readonly region: string;
+  /** REGION_FALLBACK_WAIT — seconds before a ticket may match cross-region. Default 5. */
+  readonly regionFallbackWaitMs: number;
+  /** TICKET_TTL — seconds before an unmatched ticket expires. Default 60. */
+  readonly ticketTtlMs: number;
+  /** MATCHMAKER_INTERVAL — matchmaker tick, seconds. Default 0.1. */
+  readonly matchmakerIntervalMs: number;
+  /** SEAT_TOKEN_TTL — seat-token lifetime, seconds. Default 60. */
+  readonly seatTokenTtlMs: number;
+  /** ROOM_MAX_PLAYERS — default maxPlayers of a room. Default 8. */
+  readonly roomMaxPlayers: number;
+
+  /** LOG_LEVEL — debug | info | warn | error. Default info. */
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** DATA_DIR — local state for single-machine runs. Default `.data`. */
+  readonly dataDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Collects problems instead of throwing at the first one. */
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  private raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === "" ? undefined : v.trim();
+  }
+
+  str(name: string, def: string): string {
+    return this.raw(name) ?? def;
+  }
+
+  optStr(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  int(name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    if (!/^-?\d+$/.test(v)) {
+      this.problems.push(`${name}=${JSON.stringify(v)} is not a whole number`);
+      return def;
+    }
+    const n = Number(v);
+    if (n < min || n > max) {
+      this.problems.push(`${name}=${v} is out of range (${min}..${max === Number.MAX_SAFE_INTEGER ? "∞" : max})`);
+      return def;
+    }
+    return n;
+  }
+
+  num(name: string, def: number, min: number, max = Number.MAX_VALUE): number {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || !/^-?[\d.]+(e-?\d+)?$/i.test(v)) {
+      this.problems.push(`${name}=${JSON.stringify(v)} is not a number`);
+      return def;
+    }
+    if (n < min || n > max) {
+      this.problems.push(`${name}=${v} is out of range (${min}..${max === Number.MAX_VALUE ? "∞" : max})`);
+      return def;
+    }
+    return n;
+  }
+
+  /** Seconds in the environment, milliseconds out. */
+  seconds(name: string, defSeconds: number, minSeconds = 0.001): number {
+    return Math.round(this.num(name, defSeconds, minSeconds) * 1000);
+  }
+
+  bool(name: string, def: boolean): boolean {
+    const v = this.raw(name)?.toLowerCase();
+    if (v === undefined) return def;
+    if (["1", "true", "yes", "on"].includes(v)) return true;
+    if (["0", "false", "no", "off"].includes(v)) return false;
+    this.problems.push(`${name}=${JSON.stringify(v)} is not a boolean (true/false)`);
+    return def;
+  }
+
+  oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    this.problems.push(`${name}=${JSON.stringify(v)} must be one of ${allowed.join(", ")}`);
+    return def;
+  }
+
+  port(name: string, def: number): number {
+    return this.int(name, def, 0, 65535);
+  }
+}
+
+export function loadConfig(env: Env): Config {
+  const r = new Reader(env);
+  const heartbeatIntervalMs = r.seconds("HEARTBEAT_INTERVAL", 5);
+  const redisPrefix = r.str("REDIS_PREFIX", "fleetgate");
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(redisPrefix)) r.problems.push(`REDIS_PREFIX=${JSON.stringify(redisPrefix)} must be 1-64 of [A-Za-z0-9_.:-]`);
+  const redisUrl = r.str("REDIS_URL", "redis://127.0.0.1:6379");
+  if (!/^rediss?:\/\//.test(redisUrl)) r.problems.push(`REDIS_URL=${JSON.stringify(redisUrl)} must start with redis:// or rediss://`);
+
+  const dockerHosts = r
+    .str("DOCKER_HOSTS", "unix:///var/run/docker.sock")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const h of dockerHosts) {
+    if (!/^(unix|tcp|http|https):\/\//.test(h)) r.problems.push(`DOCKER_HOSTS entry ${JSON.stringify(h)} must be unix://, tcp://, http:// or https://`);
+  }
+  const nodeCommandRaw = r.optStr("NODE_COMMAND");
+
+  const cfg: Config = {
+    redisUrl,
+    redisPrefix,
+    jwtSecret: r.optStr("JWT_SECRET"),
+    jwtAlg: r.oneOf("JWT_ALG", "HS256", ["HS256", "RS256", "ES256"] as const),
+    jwtPublicKey: r.optStr("JWT_PUBLIC_KEY"),
+    jwtPrivateKey: r.optStr("JWT_PRIVATE_KEY"),
+    jwtTtlMs: r.seconds("JWT_TTL", 900, 1),
+    refreshTtlMs: r.seconds("REFRESH_TTL", 30 * 24 * 3600, 1),
+    authGuest: r.bool("AUTH_GUEST", true),
+
+    host: r.str("HOST", "127.0.0.1"),
+    port: r.port("PORT", 3000),
+    publicUrl: r.optStr("PUBLIC_URL"),
+    gatewayId: r.optStr("GATEWAY_ID"),
+    gatewayHeartbeatMs: r.seconds("GATEWAY_HEARTBEAT", 2),
+
+    haproxyPort: r.port("HAPROXY_PORT", 8080),
+    haproxyBind: r.str("HAPROXY_BIND", "0.0.0.0"),
+    haproxyStatsPort: r.port("HAPROXY_STATS_PORT", 8404),
+    haproxyStatsUser: r.str("HAPROXY_STATS_USER", "admin"),
+    haproxyStatsPassword: r.optStr("HAPROXY_STATS_PASSWORD"),
+    haproxyConfig: r.str("HAPROXY_CONFIG", ".data/haproxy/haproxy.cfg"),
+    haproxyBin: r.str("HAPROXY_BIN", "haproxy"),
+    haproxyTlsCert: r.optStr("HAPROXY_TLS_CERT"),
+    haproxyTlsPort: r.port("HAPROXY_TLS_PORT", 8443),
+    haproxyConnRate: r.int("HAPROXY_CONN_RATE", 200, 1),
+    templaterDebounceMs: r.seconds("TEMPLATER_DEBOUNCE", 0.25, 0),
+    templaterResyncMs: r.seconds("TEMPLATER_RESYNC", 10),
+
+    nodeDriver: r.oneOf("NODE_DRIVER", "auto", ["docker", "process", "auto"] as const),
+    nodeRoomMode: r.oneOf("NODE_ROOM_MODE", "relay", ["relay", "echo"] as const),
+    nodeImage: r.str("NODE_IMAGE", "fleetgate-node:latest"),
+    nodeCommand: nodeCommandRaw ? nodeCommandRaw.split(/\s+/) : undefined,
+    dockerHosts,
+    dockerNetwork: r.oneOf("DOCKER_NETWORK", "host", ["host", "bridge"] as const),
+    nodeBindAddress: r.str("NODE_BIND_ADDRESS", "127.0.0.1"),
+    nodeMemoryMb: r.int("NODE_MEMORY_MB", 256, 16),
+    nodeCpus: r.num("NODE_CPUS", 1, 0.01),
+    nodeMaxRooms: r.int("NODE_MAX_ROOMS", 100, 1),
+    nodeDrainMs: r.seconds("NODE_DRAIN_SECONDS", 5, 0),
+    nodeStartTimeoutMs: r.seconds("NODE_START_TIMEOUT", 15),
+
+    maxPlayersPerServer: r.int("MAX_PLAYERS_PER_SERVER", 1, 1),
+    maxServers: r.int("MAX_SERVERS", 50, 1),
+    minReadyServers: r.int("MIN_READY_SERVERS", 0, 0),
+    serverPortStart: r.port("SERVER_PORT_START", 8081),
+    serverPortEnd: r.port("SERVER_PORT_END", 0),
+
+    heartbeatIntervalMs,
+    inactivityShutdownMs: r.seconds("INACTIVITY_SHUTDOWN", 10),
+    cleanupDeleteMs: r.seconds("CLEANUP_DELETE", 30, 0),
+    sessionTtlMs: r.seconds("SESSION_TTL", (heartbeatIntervalMs * 3) / 1000),
+
+    drainDeadlineMs: r.seconds("DRAIN_DEADLINE", 1200, 0),
+    healthCheckIntervalMs: r.seconds("HEALTH_CHECK_INTERVAL", 2),
+    healthCheckFailures: r.int("HEALTH_CHECK_FAILURES", 3, 1),
+    healthCheckTimeoutMs: r.seconds("HEALTH_CHECK_TIMEOUT", 1),
+    autoscaleIntervalMs: r.seconds("AUTOSCALE_INTERVAL", 1),
+    scaleDownCooldownMs: r.seconds("SCALE_DOWN_COOLDOWN", 30, 0),
+    scaleUpUtilization: r.num("SCALE_UP_UTILIZATION", 0.8, 0.01, 1),
+    joinWaitTimeoutMs: r.seconds("JOIN_WAIT_TIMEOUT", 15),
+    schedulerConcurrency: r.int("SCHEDULER_CONCURRENCY", 8, 1, 1000),
+
+    maxFrameBytes: r.int("MAX_FRAME_BYTES", 1024 * 1024, 16),
+    wsBufferBytes: r.int("WS_BUFFER_BYTES", 4 * 1024 * 1024, 1024),
+    wsRateLimit: r.int("WS_RATE_LIMIT", 200, 1),
+    httpRateLimit: r.int("HTTP_RATE_LIMIT", 100, 1),
+    wsIpRateLimit: r.int("WS_IP_RATE_LIMIT", 50, 1),
+
+    sessionSize: r.int("SESSION_SIZE", 8, 1, 1000),
+    minPartialSessionSize: r.int("MIN_PARTIAL_SESSION_SIZE", 2, 1, 1000),
+    flushWaitMs: r.seconds("FLUSH_WAIT", 10, 0),
+    region: r.str("REGION", "local"),
+    regionFallbackWaitMs: r.seconds("REGION_FALLBACK_WAIT", 5, 0),
+    ticketTtlMs: r.seconds("TICKET_TTL", 60),
+    matchmakerIntervalMs: r.seconds("MATCHMAKER_INTERVAL", 0.1),
+    seatTokenTtlMs: r.seconds("SEAT_TOKEN_TTL", 60),
+    roomMaxPlayers: r.int("ROOM_MAX_PLAYERS", 8, 1, 1000),
+
+    logLevel: r.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
+    dataDir: r.str("DATA_DIR", ".data"),
+  };
+
+  // Cross-field checks.
+  const portEnd = cfg.serverPortEnd === 0 ? Math.min(65535, cfg.serverPortStart + 999) : cfg.serverPortEnd;
+  if (portEnd < cfg.serverPortStart) r.problems.push(`SERVER_PORT_END=${portEnd} is below SERVER_PORT_START=${cfg.serverPortStart}`);
+  if (cfg.minPartialSessionSize > cfg.sessionSize)
+    r.problems.push(`MIN_PARTIAL_SESSION_SIZE=${cfg.minPartialSessionSize} is above SESSION_SIZE=${cfg.sessionSize}`);
+  if (cfg.minReadyServers > cfg.maxServers) r.problems.push(`MIN_READY_SERVERS=${cfg.minReadyServers} is above MAX_SERVERS=${cfg.maxServers}`);
+  if (cfg.jwtAlg !== "HS256" && (!cfg.jwtPublicKey || !cfg.jwtPrivateKey))
+    r.problems.push(`JWT_ALG=${cfg.jwtAlg} needs JWT_PUBLIC_KEY and JWT_PRIVATE_KEY (PEM)`);
+  if (cfg.jwtSecret !== undefined && cfg.jwtSecret.length < 16) r.problems.push("JWT_SECRET must be at least 16 characters");
+  if (cfg.sessionTtlMs < cfg.heartbeatIntervalMs) r.problems.push("SESSION_TTL must not be shorter than HEARTBEAT_INTERVAL");
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze({ ...cfg, serverPortEnd: portEnd });
+}
+
+/** A config for tests: defaults, then overrides (already in final units). */
+export function testConfig(overrides: Partial<Config> = {}, env: Env = {}): Config {
+  return Object.freeze({ ...loadConfig(env), ...overrides });
+}

@@ -1,0 +1,140 @@
+/**
+ * Every Redis key, channel and queue name of one deployment, built in one place.
+ * All live under the deployment's prefix, so two deployments (or two tests) never collide and
+ * `SCAN prefix:*` finds everything one of them wrote.
+ */
+export interface Keys {
+  readonly prefix: string;
+  /** BullMQ `prefix` option for every queue of this deployment. */
+  readonly bullPrefix: string;
+
+  // Nodes
+  node(nodeId: string): string; // hash: the node record
+  readonly nodes: string; // set of node ids
+  nodeRooms(nodeId: string): string; // set of room codes placed on the node
+  nodeActivity(nodeId: string): string; // string: last player activity (ms)
+  readonly nodeSeq: string; // counter for node ids
+  readonly ports: string; // hash port -> nodeId (process driver / host networking allocation)
+
+  // Gateways
+  gateway(gatewayId: string): string; // hash with TTL: a live gateway replica
+  readonly gateways: string; // zset gatewayId -> last heartbeat (ms)
+
+  // Rooms
+  room(code: string): string; // hash: the room record (incl. nodeId once placed)
+  roomPlayers(code: string): string; // hash playerId -> json seat
+  roomBanned(code: string): string; // set of kicked player ids
+  roomInvites(code: string): string; // set of invited player ids
+  readonly rooms: string; // set of live room codes
+  lobby(mode: string, region: string): string; // zset of public rooms with open seats
+  readonly matchResults: string; // stream of match results
+
+  // Player sessions
+  session(sessionId: string): string; // hash
+  playerSession(playerId: string): string; // string: the player's current session id
+  readonly sessions: string; // zset sessionId -> expiry (ms)
+
+  // Auth
+  refreshToken(tokenId: string): string; // string: playerId, single use
+  seatToken(tokenId: string): string;
+
+  // Matchmaking
+  ticket(ticketId: string): string; // hash
+  ticketQueue(mode: string, region: string): string; // zset ticketId -> enqueue time
+  readonly ticketQueues: string; // set of "mode|region" pairs that have queues
+
+  // Scaling
+  readonly pendingJoins: string; // zset waiterId -> deadline: joins waiting for a node
+  readonly scaleState: string; // hash: lastScaleUpAt, lastScaleDownAt, ...
+  readonly scaleEvents: string; // list (capped): recent scaling decisions for the dashboard
+
+  // Rate limiting
+  rateLimit(scope: string, id: string, window: number): string;
+
+  // Locks
+  lock(name: string): string;
+
+  // Pub/sub channels
+  readonly nodeEventsChannel: string; // node registry changes
+  readonly gatewayEventsChannel: string; // gateway replica changes
+  readonly roomEventsChannel: string; // kicks, closes, host changes: the gateways act on them
+  readonly templaterEventsChannel: string; // reload outcomes
+
+  // Queues (BullMQ queue names; the prefix is bullPrefix)
+  readonly queues: {
+    readonly scaleUp: string;
+    readonly drain: string;
+    readonly reap: string;
+    readonly wake: string;
+    readonly autoscale: string;
+    readonly matchmaker: string;
+  };
+}
+
+/** Room codes: 4–32 characters of [A-Za-z0-9_-]. Checked before any key is built from one. */
+export const ROOM_CODE_RE = /^[A-Za-z0-9_-]{4,32}$/;
+const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+function safe(kind: string, id: string, re: RegExp = ID_RE): string {
+  if (!re.test(id)) throw new Error(`unsafe ${kind} in Redis key: ${JSON.stringify(id).slice(0, 80)}`);
+  return id;
+}
+
+export function createKeys(prefix: string): Keys {
+  const p = `${prefix}:`;
+  return Object.freeze({
+    prefix,
+    bullPrefix: `${prefix}:bull`,
+
+    node: (id: string) => `${p}node:${safe("node id", id)}`,
+    nodes: `${p}nodes`,
+    nodeRooms: (id: string) => `${p}node:${safe("node id", id)}:rooms`,
+    nodeActivity: (id: string) => `${p}node:${safe("node id", id)}:activity`,
+    nodeSeq: `${p}seq:node`,
+    ports: `${p}ports`,
+
+    gateway: (id: string) => `${p}gateway:${safe("gateway id", id)}`,
+    gateways: `${p}gateways`,
+
+    room: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}`,
+    roomPlayers: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:players`,
+    roomBanned: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:banned`,
+    roomInvites: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:invites`,
+    rooms: `${p}rooms`,
+    lobby: (mode: string, region: string) => `${p}lobby:${safe("mode", mode)}:${safe("region", region)}`,
+    matchResults: `${p}stream:match-results`,
+
+    session: (id: string) => `${p}session:${safe("session id", id)}`,
+    playerSession: (playerId: string) => `${p}player:${safe("player id", playerId)}:session`,
+    sessions: `${p}sessions`,
+
+    refreshToken: (id: string) => `${p}refresh:${safe("token id", id)}`,
+    seatToken: (id: string) => `${p}seat:${safe("token id", id)}`,
+
+    ticket: (id: string) => `${p}ticket:${safe("ticket id", id)}`,
+    ticketQueue: (mode: string, region: string) => `${p}tickets:${safe("mode", mode)}:${safe("region", region)}`,
+    ticketQueues: `${p}tickets:queues`,
+
+    pendingJoins: `${p}pending-joins`,
+    scaleState: `${p}scale:state`,
+    scaleEvents: `${p}scale:events`,
+
+    rateLimit: (scope: string, id: string, window: number) => `${p}rl:${safe("scope", scope)}:${safe("rate id", id)}:${window}`,
+
+    lock: (name: string) => `${p}lock:${safe("lock", name)}`,
+
+    nodeEventsChannel: `${p}events:nodes`,
+    gatewayEventsChannel: `${p}events:gateways`,
+    roomEventsChannel: `${p}events:rooms`,
+    templaterEventsChannel: `${p}events:templater`,
+
+    queues: Object.freeze({
+      scaleUp: "scale-up",
+      drain: "drain",
+      reap: "reap",
+      wake: "wake",
+      autoscale: "autoscale",
+      matchmaker: "matchmaker",
+    }),
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * NodeDriver: how the scheduler runs game-server nodes. DockerDriver (dockerode) and ProcessDriver
+ * (Bun.spawn) implement it for real; FakeDriver for unit tests. One conformance suite
+ * (test/support/driver-conformance.ts) runs against every driver.
+ */
+import type { RoomMode } from "../../core/config.ts";
+
+/** Everything a node needs to start; becomes the node contract's environment. */
+export interface NodeSpec {
+  nodeId: string;
+  /** Port the node listens on (inside the container for bridge networking). */
+  port: number;
+  /** NODE_TOKEN: the node accepts gateway connections only with it. */
+  token: string;
+  maxRooms: number;
+  maxPlayers: number;
+  drainSeconds: number;
+  roomMode: RoomMode;
+  /** Extra environment for the node (image-specific settings). */
+  env?: Record<string, string>;
+}
+
+/** Where a started node can be reached and how the driver refers to it. */
+export interface NodeHandle {
+  nodeId: string;
+  driver: string;
+  /** Container id, pid, or fake id. */
+  ref: string;
+  /** Address to dial from this machine (127.0.0.1 for local nodes). */
+  host: string;
+  port: number;
+  /** DOCKER_HOSTS entry the node runs on ("" when not docker). */
+  dockerHost: string;
+}
+
+export interface DriverNodeInfo extends NodeHandle {
+  running: boolean;
+  /** Exit code once exited. */
+  exitCode: number | undefined;
+  startedAt: number | undefined;
+}
+
+export interface NodeDriver {
+  readonly kind: string;
+  /**
+   * Starts a node. Idempotent by nodeId: if an instance of that node exists and runs, returns its
+   * handle; if it exists stopped (not yet removed), starts it again (a wake).
+   */
+  start(spec: NodeSpec): Promise<NodeHandle>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the node has exited. Idempotent. */
+  stop(nodeId: string, graceMs: number): Promise<void>;
+  /** Deletes the stopped instance (container, logs). Idempotent; kills it first if still running. */
+  remove(nodeId: string): Promise<void>;
+  /** Every node instance of this fleet the driver knows, running or not. */
+  list(): Promise<DriverNodeInfo[]>;
+  inspect(nodeId: string): Promise<DriverNodeInfo | undefined>;
+  /** Recent output of the node, for operators and failed-start reports. */
+  logs(nodeId: string, tailLines?: number): Promise<string>;
+  /** Releases driver resources (not the nodes). */
+  close(): Promise<void>;
+}
+
+export class DriverError extends Error {
+  constructor(
+    message: string,
+    /** false: retrying cannot help (bad image, bad config). */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = "DriverError";
+  }
+}

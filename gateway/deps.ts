@@ -1,0 +1,36 @@
+/**
+ * Everything the gateway's features need, built in gateway/main.ts (or a test) and passed in.
+ * No feature opens a connection or reads the environment at import time.
+ */
+import type { Config } from "../core/config.ts";
+import type { Clock } from "../core/clock.ts";
+import type { GatewayRegistry } from "../core/gateway-registry.ts";
+import type { Keys } from "../core/keys.ts";
+import type { Logger } from "../core/log.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
+import type { NodeRegistry } from "../core/node-registry.ts";
+import type { Redis } from "../core/redis.ts";
+import type { SchedulerClient, SchedulerQueues } from "../scheduler/queues.ts";
+import type { Authenticator, Placement, SeatChecker } from "./contracts.ts";
+
+export interface GatewayDeps {
+  config: Config;
+  keys: Keys;
+  /** Shared command connection. */
+  redis: Redis;
+  /** Makes a new connection (subscribers, BullMQ); the caller closes it. */
+  newRedis: () => Redis;
+  clock: Clock;
+  log: Logger;
+  metrics: MetricsRegistry;
+  nodes: NodeRegistry;
+  gateways: GatewayRegistry;
+  auth: Authenticator;
+  placement: Placement;
+  seats: SeatChecker;
+  scheduler: SchedulerClient;
+  /** The scheduler's queues (for the BullMQ board). */
+  queues: SchedulerQueues;
+  /** This replica's id. */
+  gatewayId: string;
+}

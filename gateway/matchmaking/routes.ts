@@ -1,0 +1,7 @@
+/** matchmaking tickets (issue 6). STUB: filled in by its feature; mounted by gateway/app.ts. */
+import { Elysia } from "elysia";
+import type { GatewayDeps } from "../deps.ts";
+
+export function matchmakingRoutes(_deps: GatewayDeps) {
+  return new Elysia({ name: "matchmakingRoutes" });
+}

@@ -1,0 +1,38 @@
+/**
+ * The capacity snapshot: one function, so `/v1/capacity`, the dashboard and metrics show the same
+ * numbers.
+ */
+import type { NodeRegistry } from "../../core/node-registry.ts";
+import { NODE_STATES, type NodeRecord, type NodeState } from "../../core/types.ts";
+import type { SchedulerClient } from "../../scheduler/queues.ts";
+
+export interface CapacitySnapshot {
+  /** Players seated on live nodes. */
+  players: number;
+  /** Player capacity of nodes that take new players (ready). */
+  capacity: number;
+  /** players / capacity (0 when capacity is 0). */
+  utilization: number;
+  nodes: Record<NodeState, number>;
+  /** Scheduler jobs waiting or running, all queues together. */
+  queuedJobs: number;
+  queues: Record<string, number>;
+}
+
+export function summarizeCapacity(nodes: readonly NodeRecord[], queues: Record<string, number>): CapacitySnapshot {
+  const byState = Object.fromEntries(NODE_STATES.map((s) => [s, 0])) as Record<NodeState, number>;
+  let players = 0;
+  let capacity = 0;
+  for (const n of nodes) {
+    byState[n.state]++;
+    if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") players += n.players;
+    if (n.state === "ready") capacity += n.capacity;
+  }
+  const queuedJobs = Object.values(queues).reduce((a, b) => a + b, 0);
+  return { players, capacity, utilization: capacity > 0 ? Math.round((players / capacity) * 1000) / 1000 : 0, nodes: byState, queuedJobs, queues };
+}
+
+export async function capacitySnapshot(deps: { nodes: NodeRegistry; scheduler: SchedulerClient }): Promise<CapacitySnapshot> {
+  const [nodes, queues] = await Promise.all([deps.nodes.list(), deps.scheduler.queuedJobs()]);
+  return summarizeCapacity(nodes, queues);
+}

@@ -25,6 +25,8 @@ export interface Keys {
   roomPlayers(code: string): string; // hash playerId -> json seat
   roomBanned(code: string): string; // set of kicked player ids
   roomInvites(code: string): string; // set of invited player ids
+  roomVotes(code: string): string; // set of player ids voting to restart (state `ending`)
+  readonly lobbies: string; // set of "mode|region" pairs that have a lobby zset
   readonly rooms: string; // set of live room codes
   lobby(mode: string, region: string): string; // zset of public rooms with open seats
   readonly matchResults: string; // stream of match results
@@ -42,6 +44,7 @@ export interface Keys {
   ticket(ticketId: string): string; // hash
   ticketQueue(mode: string, region: string): string; // zset ticketId -> enqueue time
   readonly ticketQueues: string; // set of "mode|region" pairs that have queues
+  playerTicket(playerId: string): string; // string: the player's queued ticket id
 
   // Scaling
   readonly pendingJoins: string; // zset waiterId -> deadline: joins waiting for a node
@@ -100,6 +103,8 @@ export function createKeys(prefix: string): Keys {
     roomPlayers: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:players`,
     roomBanned: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:banned`,
     roomInvites: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:invites`,
+    roomVotes: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:votes`,
+    lobbies: `${p}lobbies`,
     rooms: `${p}rooms`,
     lobby: (mode: string, region: string) => `${p}lobby:${safe("mode", mode)}:${safe("region", region)}`,
     matchResults: `${p}stream:match-results`,
@@ -114,6 +119,7 @@ export function createKeys(prefix: string): Keys {
     ticket: (id: string) => `${p}ticket:${safe("ticket id", id)}`,
     ticketQueue: (mode: string, region: string) => `${p}tickets:${safe("mode", mode)}:${safe("region", region)}`,
     ticketQueues: `${p}tickets:queues`,
+    playerTicket: (playerId: string) => `${p}player:${safe("player id", playerId)}:ticket`,
 
     pendingJoins: `${p}pending-joins`,
     scaleState: `${p}scale:state`,

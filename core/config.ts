@@ -61,6 +61,10 @@ export interface Config {
   readonly templaterDebounceMs: number;
   /** TEMPLATER_RESYNC — periodic full re-render, seconds. Default 10. */
   readonly templaterResyncMs: number;
+  /** TEMPLATER_METRICS_PORT — the templater's own /metrics listener (127.0.0.1). Default 9465; 0 = off. */
+  readonly templaterMetricsPort: number;
+  /** ADMIN_EVENTS_INTERVAL — how often the /admin dashboard's SSE stream pushes a fresh snapshot, seconds. Default 1. */
+  readonly adminEventsIntervalMs: number;
 
   /** NODE_DRIVER — docker | process | auto (docker when an engine answers and the image exists). */
   readonly nodeDriver: NodeDriverKind;
@@ -291,6 +295,8 @@ export function loadConfig(env: Env): Config {
     haproxyConnRate: r.int("HAPROXY_CONN_RATE", 200, 1),
     templaterDebounceMs: r.seconds("TEMPLATER_DEBOUNCE", 0.25, 0),
     templaterResyncMs: r.seconds("TEMPLATER_RESYNC", 10),
+    templaterMetricsPort: r.port("TEMPLATER_METRICS_PORT", 9465),
+    adminEventsIntervalMs: r.seconds("ADMIN_EVENTS_INTERVAL", 1),
 
     nodeDriver: r.oneOf("NODE_DRIVER", "auto", ["docker", "process", "auto"] as const),
     nodeRoomMode: r.oneOf("NODE_ROOM_MODE", "relay", ["relay", "echo"] as const),

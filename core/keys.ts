@@ -62,6 +62,7 @@ export interface Keys {
   readonly gatewayEventsChannel: string; // gateway replica changes
   readonly roomEventsChannel: string; // kicks, closes, host changes: the gateways act on them
   readonly templaterEventsChannel: string; // reload outcomes
+  readonly templaterLast: string; // string: JSON of the last templater event (for a freshly opened dashboard)
 
   // Queues (BullMQ queue names; the prefix is bullPrefix)
   readonly queues: {
@@ -133,6 +134,7 @@ export function createKeys(prefix: string): Keys {
     gatewayEventsChannel: `${p}events:gateways`,
     roomEventsChannel: `${p}events:rooms`,
     templaterEventsChannel: `${p}events:templater`,
+    templaterLast: `${p}templater:last`,
 
     queues: Object.freeze({
       scaleUp: "scale-up",

@@ -138,6 +138,10 @@ export interface Config {
   readonly httpRateLimit: number;
   /** WS_IP_RATE_LIMIT — WebSocket upgrades per second per IP. Default 50. */
   readonly wsIpRateLimit: number;
+  /** RECONNECT_DELAY — delay a client is told to wait (close 4009 reason) before reconnecting after its node drained or died, seconds. Default 1. */
+  readonly reconnectDelayMs: number;
+  /** UPSTREAM_CONNECT_TIMEOUT — how long the relay waits for a node's WebSocket to open before closing the client 1011, seconds. Default 5. */
+  readonly upstreamConnectTimeoutMs: number;
 
   /** SESSION_SIZE — players in a full matched room. Default 8. */
   readonly sessionSize: number;
@@ -337,6 +341,8 @@ export function loadConfig(env: Env): Config {
     wsRateLimit: r.int("WS_RATE_LIMIT", 200, 1),
     httpRateLimit: r.int("HTTP_RATE_LIMIT", 100, 1),
     wsIpRateLimit: r.int("WS_IP_RATE_LIMIT", 50, 1),
+    reconnectDelayMs: r.seconds("RECONNECT_DELAY", 1, 0),
+    upstreamConnectTimeoutMs: r.seconds("UPSTREAM_CONNECT_TIMEOUT", 5),
 
     sessionSize: r.int("SESSION_SIZE", 8, 1, 1000),
     minPartialSessionSize: r.int("MIN_PARTIAL_SESSION_SIZE", 2, 1, 1000),

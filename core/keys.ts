@@ -13,6 +13,7 @@ export interface Keys {
   readonly nodes: string; // set of node ids
   nodeRooms(nodeId: string): string; // set of room codes placed on the node
   nodeActivity(nodeId: string): string; // string: last player activity (ms)
+  nodeSeats(nodeId: string): string; // set of player-session ids holding a seat on the node (join reservations)
   readonly nodeSeq: string; // counter for node ids
   readonly ports: string; // hash port -> nodeId (process driver / host networking allocation)
 
@@ -22,6 +23,7 @@ export interface Keys {
 
   // Rooms
   room(code: string): string; // hash: the room record (incl. nodeId once placed)
+  roomNode(code: string): string; // string: the node a room is placed on (placement; never recomputed while the room lives)
   roomPlayers(code: string): string; // hash playerId -> json seat
   roomBanned(code: string): string; // set of kicked player ids
   roomInvites(code: string): string; // set of invited player ids
@@ -93,6 +95,7 @@ export function createKeys(prefix: string): Keys {
     node: (id: string) => `${p}node:${safe("node id", id)}`,
     nodes: `${p}nodes`,
     nodeRooms: (id: string) => `${p}node:${safe("node id", id)}:rooms`,
+    nodeSeats: (id: string) => `${p}node:${safe("node id", id)}:seats`,
     nodeActivity: (id: string) => `${p}node:${safe("node id", id)}:activity`,
     nodeSeq: `${p}seq:node`,
     ports: `${p}ports`,
@@ -101,6 +104,7 @@ export function createKeys(prefix: string): Keys {
     gateways: `${p}gateways`,
 
     room: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}`,
+    roomNode: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:node`,
     roomPlayers: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:players`,
     roomBanned: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:banned`,
     roomInvites: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:invites`,

@@ -1,0 +1,139 @@
+/**
+ * Set-up of the machine services fleetgate runs on: Redis (always), the Docker engine, HAProxy and
+ * Chromium (tests). Used by scripts/start.ts and scripts/test.ts. Installs with apt-get only when
+ * we are root; otherwise says in one line what to install.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { redisAnswers } from "../core/redis.ts";
+
+export type Say = (line: string) => void;
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+let aptUpdated = false;
+
+export function have(cmd: string): boolean {
+  return Bun.which(cmd) !== null || existsSync(`/usr/sbin/${cmd}`) || existsSync(`/usr/bin/${cmd}`);
+}
+
+/** apt-get installs `packages` when we are root; returns false (after saying why) otherwise. */
+export function aptInstall(packages: string[], say: Say): boolean {
+  if (!isRoot || !have("apt-get")) {
+    say(`missing: ${packages.join(" ")} — install it (e.g. sudo apt-get install -y ${packages.join(" ")}) and run again`);
+    return false;
+  }
+  const t = Date.now();
+  say(`installing ${packages.join(" ")} with apt-get ...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (!aptUpdated) {
+    Bun.spawnSync(["apt-get", "update", "-qq"], { env, stdout: "ignore", stderr: "ignore" });
+    aptUpdated = true;
+  }
+  const r = Bun.spawnSync(["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages], { env, stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) {
+    say(`apt-get install ${packages.join(" ")} failed: ${r.stderr.toString().trim().split("\n").slice(-3).join(" | ")}`);
+    return false;
+  }
+  say(`installed ${packages.join(" ")} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  return true;
+}
+
+export interface RedisHandle {
+  url: string;
+  /** The redis-server we started, if we did. */
+  proc: Subprocess | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Uses `url` when Redis answers there; otherwise, for a local URL, starts `redis-server` with its
+ * data under `dataDir/redis` (append-only file on, so queued scaling jobs survive a restart),
+ * installing it first when missing and we are root.
+ */
+export async function ensureRedis(url: string, dataDir: string, say: Say): Promise<RedisHandle> {
+  const none = { url, proc: undefined, stop: async () => {} };
+  if (await redisAnswers(url, 700)) {
+    say(`redis: using ${url}`);
+    return none;
+  }
+  const u = new URL(url);
+  if (!["127.0.0.1", "localhost", "::1", "[::1]"].includes(u.hostname)) {
+    throw new Error(`Redis at ${url} does not answer (it is not local, so it is not started here)`);
+  }
+  if (!have("redis-server") && !aptInstall(["redis-server"], say)) throw new Error("redis-server is required");
+  const dir = resolve(dataDir, "redis");
+  mkdirSync(dir, { recursive: true });
+  const port = u.port || "6379";
+  const bin = Bun.which("redis-server") ?? "/usr/bin/redis-server";
+  const proc = Bun.spawn(
+    [bin, "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"],
+    { stdout: "ignore", stderr: "inherit" },
+  );
+  const end = Date.now() + 10_000;
+  while (!(await redisAnswers(url, 300))) {
+    if (proc.exitCode !== null || Date.now() > end) throw new Error(`redis-server did not start on port ${port} (exit ${proc.exitCode})`);
+    await Bun.sleep(50);
+  }
+  say(`redis: started redis-server on 127.0.0.1:${port} (data in ${dir}, append-only)`);
+  return {
+    url,
+    proc,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill("SIGTERM");
+      await Promise.race([proc.exited, Bun.sleep(5000)]);
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    },
+  };
+}
+
+/** True when the local Docker engine answers /_ping. */
+export async function dockerAnswers(socket = "/var/run/docker.sock"): Promise<boolean> {
+  if (!existsSync(socket)) return false;
+  try {
+    const res = await fetch("http://localhost/_ping", { unix: socket, signal: AbortSignal.timeout(1500) } as RequestInit);
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes a Docker engine answer: installs docker.io when missing (root), starts dockerd when no
+ * engine answers. dockerd is a machine service: it is left running, like a system daemon.
+ */
+export async function ensureDocker(say: Say): Promise<boolean> {
+  if (await dockerAnswers()) return true;
+  if (!have("dockerd") && !aptInstall(["docker.io"], say)) return false;
+  if (!isRoot) {
+    say("the Docker engine is not running — start it (sudo systemctl start docker) to run the Docker tests");
+    return false;
+  }
+  say("starting dockerd ...");
+  const bin = Bun.which("dockerd") ?? "/usr/sbin/dockerd";
+  const log = Bun.file("/tmp/fleetgate-dockerd.log");
+  // Detached: the engine outlives this command like a system service does.
+  const p = Bun.spawn(["setsid", bin], { stdout: log, stderr: log, stdin: "ignore" });
+  p.unref();
+  const end = Date.now() + 60_000;
+  while (!(await dockerAnswers())) {
+    if (Date.now() > end) {
+      say("dockerd did not answer within 60 s (see /tmp/fleetgate-dockerd.log)");
+      return false;
+    }
+    await Bun.sleep(250);
+  }
+  say("dockerd is up");
+  return true;
+}
+
+export function ensureHaproxy(say: Say): boolean {
+  if (have("haproxy")) return true;
+  return aptInstall(["haproxy"], say);
+}
+
+export function ensureChromium(say: Say): boolean {
+  if (existsSync("/usr/bin/chromium")) return true;
+  return aptInstall(["chromium"], say);
+}

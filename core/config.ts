@@ -161,6 +161,8 @@ export interface Config {
   readonly seatTokenTtlMs: number;
   /** ROOM_MAX_PLAYERS — default maxPlayers of a room. Default 8. */
   readonly roomMaxPlayers: number;
+  /** ROOM_RETENTION — a completed room's record is kept this long (its code answers 4004, not ad hoc), seconds. Default 3600. */
+  readonly roomRetentionMs: number;
 
   /** LOG_LEVEL — debug | info | warn | error. Default info. */
   readonly logLevel: "debug" | "info" | "warn" | "error";
@@ -353,6 +355,7 @@ export function loadConfig(env: Env): Config {
     matchmakerIntervalMs: r.seconds("MATCHMAKER_INTERVAL", 0.1),
     seatTokenTtlMs: r.seconds("SEAT_TOKEN_TTL", 60),
     roomMaxPlayers: r.int("ROOM_MAX_PLAYERS", 8, 1, 1000),
+    roomRetentionMs: r.seconds("ROOM_RETENTION", 3600),
 
     logLevel: r.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
     dataDir: r.str("DATA_DIR", ".data"),

@@ -1,0 +1,53 @@
+/**
+ * Counting the fleet the same way everywhere: which states hold a server slot (MAX_SERVERS), which
+ * nodes are idle spares, how much player capacity is up or coming. Pure.
+ */
+import type { NodeRecord, NodeState } from "../../core/types.ts";
+
+/**
+ * States that occupy a server slot against MAX_SERVERS. A `stopped` node's container still exists
+ * until CLEANUP_DELETE but runs nothing, so it does not count (waking it takes a slot again).
+ */
+export const LIVE_STATES: readonly NodeState[] = ["starting", "ready", "draining", "unhealthy", "stopping"];
+
+export function isLive(n: Pick<NodeRecord, "state">): boolean {
+  return LIVE_STATES.includes(n.state);
+}
+
+/** A ready node nobody uses: no players and no rooms. Only such nodes are ever scaled down. */
+export function isIdle(n: Pick<NodeRecord, "state" | "players" | "rooms">): boolean {
+  return n.state === "ready" && n.players === 0 && n.rooms === 0;
+}
+
+export interface FleetCounts {
+  /** Nodes holding a server slot, including starts requested but not yet registered. */
+  live: number;
+  ready: number;
+  /** Registered `starting` nodes plus starts requested but not yet registered. */
+  starting: number;
+  idleReady: number;
+  /** Players on ready, draining and unhealthy nodes. */
+  players: number;
+  /** Player capacity of ready nodes (what takes new players now). */
+  readyCapacity: number;
+}
+
+export function countFleet(nodes: readonly NodeRecord[], pendingStarts: number): FleetCounts {
+  let live = pendingStarts;
+  let ready = 0;
+  let starting = pendingStarts;
+  let idleReady = 0;
+  let players = 0;
+  let readyCapacity = 0;
+  for (const n of nodes) {
+    if (isLive(n)) live++;
+    if (n.state === "starting") starting++;
+    if (n.state === "ready") {
+      ready++;
+      readyCapacity += n.capacity;
+      if (isIdle(n)) idleReady++;
+    }
+    if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") players += n.players;
+  }
+  return { live, ready, starting, idleReady, players, readyCapacity };
+}

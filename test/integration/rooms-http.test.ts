@@ -6,7 +6,7 @@ import { CloseCode } from "../../core/errors.ts";
 import type { RoomEvent } from "../../core/types.ts";
 import { roomsRoutes } from "../../gateway/rooms/routes.ts";
 import { createSeatChecker } from "../../gateway/rooms/seats.ts";
-import { call, roomsDeps } from "../support/rooms-harness.ts";
+import { call, roomsDeps, type Handler } from "../support/rooms-harness.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
@@ -14,7 +14,7 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
   let tr: TestRedis;
   let clock: FakeClock;
   let deps: ReturnType<typeof roomsDeps>;
-  let app: Elysia;
+  let app: Handler;
 
   beforeEach(() => {
     tr = testRedis("rooms");

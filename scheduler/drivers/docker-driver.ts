@@ -1,0 +1,432 @@
+/**
+ * DockerDriver: nodes as containers of the node image (dockerode), on one or several engines.
+ *
+ * - Containers are named `<fleet>-<nodeId>` and labelled `fleetgate.fleet`, `fleetgate.node`,
+ *   `fleetgate.port`, `fleetgate.host`; every lookup goes by name or label filter, so a restarted
+ *   scheduler sees what its predecessor started.
+ * - Networking `host` (default; measured ~2.4× the msg/s of a published port, see DESIGN): the node
+ *   binds the scheduler-assigned port on the bind address through its HOST env. `bridge`: the
+ *   container port is published on bindAddress:port (127.0.0.1 by default) — the node is dialled
+ *   there, never on a container-network address.
+ * - New nodes go to the engine with the fewest running containers of this fleet.
+ */
+import type Docker from "dockerode";
+import { realClock, type Clock } from "../../core/clock.ts";
+import type { DockerNetworkMode } from "../../core/config.ts";
+import { silentLogger, type Logger } from "../../core/log.ts";
+import { dockerFromUrl, dockerStatus } from "./docker-connect.ts";
+import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
+
+export const LABEL_FLEET = "fleetgate.fleet";
+export const LABEL_NODE = "fleetgate.node";
+export const LABEL_PORT = "fleetgate.port";
+export const LABEL_HOST = "fleetgate.host";
+/** Hash of the spec a container was created from: a wake with a different spec recreates it. */
+export const LABEL_SPEC = "fleetgate.spec-sha256";
+
+/** Options of {@link DockerDriver}. Nothing is read from the environment. */
+export interface DockerDriverOptions {
+  /** Fleet name: container name prefix and `fleetgate.fleet` label. */
+  fleet: string;
+  /** Node image (must exist on every engine; see node/image.ts ensureNodeImage). */
+  image: string;
+  /** DOCKER_HOSTS entries. Default the local unix socket. */
+  dockerHosts?: readonly string[];
+  /** `host` (default) or `bridge`. */
+  network?: DockerNetworkMode;
+  /** Host mode: the address nodes bind; bridge: where ports are published. Default 127.0.0.1. */
+  bindAddress?: string;
+  /**
+   * Address to dial nodes of an engine at, by DOCKER_HOSTS entry. Default: for a unix socket the
+   * bind address (127.0.0.1 when binding 0.0.0.0), for tcp:// the engine's host name.
+   */
+  advertiseHosts?: Readonly<Record<string, string>>;
+  /** Container memory limit, MB. Default 256. */
+  memoryMb?: number;
+  /** Container CPU limit. Default 1. */
+  cpus?: number;
+  /** Engines already connected, by DOCKER_HOSTS entry (tests); others are connected from their URL. */
+  clients?: Readonly<Record<string, Docker>>;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+interface Engine {
+  url: string;
+  docker: Docker;
+  advertise: string;
+}
+
+interface Located {
+  engine: Engine;
+  container: Docker.Container;
+  info: Docker.ContainerInspectInfo;
+}
+
+const NODE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export class DockerDriver implements NodeDriver {
+  readonly kind = "docker";
+  private readonly fleet: string;
+  private readonly image: string;
+  private readonly engines: Engine[];
+  private readonly network: DockerNetworkMode;
+  private readonly bindAddress: string;
+  private readonly memoryBytes: number;
+  private readonly nanoCpus: number;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(opts: DockerDriverOptions) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(opts.fleet)) throw new DriverError(`fleet name ${JSON.stringify(opts.fleet)} must be 1-63 of [A-Za-z0-9_.-]`, false);
+    this.fleet = opts.fleet;
+    this.image = opts.image;
+    this.network = opts.network ?? "host";
+    this.bindAddress = opts.bindAddress ?? "127.0.0.1";
+    this.memoryBytes = Math.round((opts.memoryMb ?? 256) * 1024 * 1024);
+    this.nanoCpus = Math.round((opts.cpus ?? 1) * 1e9);
+    this.clock = opts.clock ?? realClock;
+    this.log = opts.logger ?? silentLogger;
+    const urls = opts.dockerHosts?.length ? opts.dockerHosts : ["unix:///var/run/docker.sock"];
+    const localDial = this.bindAddress === "0.0.0.0" || this.bindAddress === "::" ? "127.0.0.1" : this.bindAddress;
+    this.engines = urls.map((url) => ({
+      url,
+      docker: opts.clients?.[url] ?? dockerFromUrl(url),
+      advertise: opts.advertiseHosts?.[url] ?? (url.startsWith("unix://") ? localDial : new URL(url.replace(/^tcp:/, "http:")).hostname),
+    }));
+  }
+
+  /** Container name of a node. */
+  containerName(nodeId: string): string {
+    return `${this.fleet}-${nodeId}`;
+  }
+
+  start(spec: NodeSpec): Promise<NodeHandle> {
+    checkNodeId(spec.nodeId);
+    return this.locked(spec.nodeId, async () => {
+      const specHash = hashSpec(spec);
+      const found = await this.locate(spec.nodeId);
+      if (found) {
+        if (found.info.State.Running) return this.handleOf(found);
+        if (found.info.Config.Labels?.[LABEL_SPEC] === specHash) {
+          // A wake: the stopped container still exists (until CLEANUP_DELETE) and starts again.
+          await this.startContainer(found.engine, found.container, spec);
+          return this.handleOf(await this.mustLocate(spec.nodeId));
+        }
+        // Same node id, different settings (token, port…): the old container cannot serve them.
+        await removeContainer(found.container);
+        return this.create(spec, specHash, found.engine);
+      }
+      return this.create(spec, specHash, await this.leastLoadedEngine());
+    });
+  }
+
+  stop(nodeId: string, graceMs: number): Promise<void> {
+    checkNodeId(nodeId);
+    return this.locked(nodeId, async () => {
+      const found = await this.locate(nodeId);
+      if (!found || !found.info.State.Running) return;
+      // Docker sends the image's STOPSIGNAL (SIGTERM), waits `t` seconds, then SIGKILLs; the call
+      // returns once the container has stopped.
+      try {
+        await found.container.stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+      } catch (err) {
+        const s = dockerStatus(err);
+        if (s !== 304 && s !== 404) throw classify(err, `stop ${this.containerName(nodeId)}`);
+      }
+      await this.waitStopped(found.container);
+    });
+  }
+
+  remove(nodeId: string): Promise<void> {
+    checkNodeId(nodeId);
+    return this.locked(nodeId, async () => {
+      const found = await this.locate(nodeId);
+      if (found) await removeContainer(found.container);
+    });
+  }
+
+  async list(): Promise<DriverNodeInfo[]> {
+    const out: DriverNodeInfo[] = [];
+    const perEngine = await Promise.all(
+      this.engines.map(async (engine) => {
+        try {
+          return { engine, items: await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL_FLEET}=${this.fleet}`] } }) };
+        } catch (err) {
+          throw classify(err, `list containers on ${engine.url}`);
+        }
+      }),
+    );
+    for (const { engine, items } of perEngine) {
+      for (const c of items) {
+        const nodeId = c.Labels[LABEL_NODE];
+        if (!nodeId) continue;
+        const running = c.State === "running";
+        const exited = /Exited \((\d+)\)/.exec(c.Status);
+        out.push({
+          nodeId,
+          driver: this.kind,
+          ref: c.Id,
+          host: c.Labels[LABEL_HOST] ?? engine.advertise,
+          port: Number(c.Labels[LABEL_PORT] ?? 0),
+          dockerHost: engine.url,
+          running,
+          exitCode: !running && exited?.[1] !== undefined ? Number(exited[1]) : undefined,
+          // The list call has no start time; `inspect` has it.
+          startedAt: undefined,
+        });
+      }
+    }
+    return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  }
+
+  async inspect(nodeId: string): Promise<DriverNodeInfo | undefined> {
+    checkNodeId(nodeId);
+    const found = await this.locate(nodeId);
+    if (!found) return undefined;
+    const st = found.info.State;
+    const startedAt = Date.parse(st.StartedAt);
+    return {
+      ...this.handleOf(found),
+      running: st.Running,
+      // A created-but-never-started container has no exit yet.
+      exitCode: st.Running || st.Status === "created" ? undefined : st.ExitCode,
+      startedAt: Number.isFinite(startedAt) && startedAt > 0 ? startedAt : undefined,
+    };
+  }
+
+  async logs(nodeId: string, tailLines = 200): Promise<string> {
+    checkNodeId(nodeId);
+    const found = await this.locate(nodeId);
+    if (!found) return "";
+    try {
+      const raw = (await found.container.logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer | string;
+      const buf = typeof raw === "string" ? Buffer.from(raw, "binary") : raw;
+      return found.info.Config.Tty ? buf.toString("utf8") : demuxDockerLogs(buf);
+    } catch (err) {
+      throw classify(err, `logs of ${this.containerName(nodeId)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    // dockerode keeps no connections open between calls.
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private async create(spec: NodeSpec, specHash: string, engine: Engine): Promise<NodeHandle> {
+    const name = this.containerName(spec.nodeId);
+    const host = this.network === "host";
+    const env: Record<string, string> = {
+      ...(spec.env ?? {}),
+      NODE_ID: spec.nodeId,
+      PORT: String(spec.port),
+      // Host networking: bind only the configured address. Bridge: all interfaces of the container's
+      // own namespace; the publish below decides what the outside sees.
+      HOST: host ? this.bindAddress : "0.0.0.0",
+      MAX_ROOMS: String(spec.maxRooms),
+      MAX_PLAYERS: String(spec.maxPlayers),
+      NODE_TOKEN: spec.token,
+      DRAIN_SECONDS: String(spec.drainSeconds),
+      ROOM_MODE: spec.roomMode,
+    };
+    const portKey = `${spec.port}/tcp`;
+    let container: Docker.Container;
+    try {
+      container = await engine.docker.createContainer({
+        name,
+        Image: this.image,
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        Labels: {
+          [LABEL_FLEET]: this.fleet,
+          [LABEL_NODE]: spec.nodeId,
+          [LABEL_PORT]: String(spec.port),
+          [LABEL_HOST]: engine.advertise,
+          [LABEL_SPEC]: specHash,
+        },
+        ...(host ? {} : { ExposedPorts: { [portKey]: {} } }),
+        StopSignal: "SIGTERM",
+        HostConfig: {
+          NetworkMode: host ? "host" : "bridge",
+          ...(host ? {} : { PortBindings: { [portKey]: [{ HostIp: this.bindAddress, HostPort: String(spec.port) }] } }),
+          Memory: this.memoryBytes,
+          NanoCpus: this.nanoCpus,
+          RestartPolicy: { Name: "no" },
+          LogConfig: { Type: "json-file", Config: { "max-size": "5m", "max-file": "1" } },
+        },
+      });
+    } catch (err) {
+      if (dockerStatus(err) === 409) {
+        // Created meanwhile by another scheduler replica: use that one.
+        const found = await this.mustLocate(spec.nodeId);
+        if (!found.info.State.Running) await this.startContainer(found.engine, found.container, spec);
+        return this.handleOf(await this.mustLocate(spec.nodeId));
+      }
+      throw classify(err, `create ${name} from ${this.image} on ${engine.url}`);
+    }
+    await this.startContainer(engine, container, spec);
+    this.log.info("node container started", { nodeId: spec.nodeId, engine: engine.url, port: spec.port, network: this.network });
+    return this.handleOf(await this.mustLocate(spec.nodeId));
+  }
+
+  private async startContainer(engine: Engine, container: Docker.Container, spec: NodeSpec): Promise<void> {
+    try {
+      await container.start();
+    } catch (err) {
+      // 304: already started by a racing call.
+      if (dockerStatus(err) === 304) return;
+      throw classify(err, `start ${this.containerName(spec.nodeId)} on ${engine.url}`);
+    }
+  }
+
+  /** Resolves once the container is not running (stop's HTTP call can return a beat early). */
+  private async waitStopped(container: Docker.Container): Promise<void> {
+    const end = this.clock.now() + 10_000;
+    while (this.clock.now() < end) {
+      try {
+        if (!(await container.inspect()).State.Running) return;
+      } catch (err) {
+        if (dockerStatus(err) === 404) return;
+        throw classify(err, "inspect");
+      }
+      await this.clock.sleep(25);
+    }
+    throw new DriverError(`container ${container.id} still running 10 s after stop`, true);
+  }
+
+  private async locate(nodeId: string): Promise<Located | undefined> {
+    const name = this.containerName(nodeId);
+    for (const engine of this.engines) {
+      const container = engine.docker.getContainer(name);
+      try {
+        const info = await container.inspect();
+        // A same-named container that is not ours (another tool) must not be driven.
+        if (info.Config.Labels?.[LABEL_FLEET] !== this.fleet || info.Config.Labels?.[LABEL_NODE] !== nodeId) {
+          throw new DriverError(`container ${name} on ${engine.url} exists but is not node ${nodeId} of fleet ${this.fleet}`, false);
+        }
+        return { engine, container, info };
+      } catch (err) {
+        if (err instanceof DriverError) throw err;
+        if (dockerStatus(err) === 404) continue;
+        throw classify(err, `inspect ${name} on ${engine.url}`);
+      }
+    }
+    return undefined;
+  }
+
+  private async mustLocate(nodeId: string): Promise<Located> {
+    const found = await this.locate(nodeId);
+    if (!found) throw new DriverError(`container ${this.containerName(nodeId)} vanished while starting`, true);
+    return found;
+  }
+
+  /** The reachable engine with the fewest running containers of this fleet. */
+  private async leastLoadedEngine(): Promise<Engine> {
+    if (this.engines.length === 1 && this.engines[0]) return this.engines[0];
+    const counts = await Promise.all(
+      this.engines.map(async (engine) => {
+        try {
+          return (await engine.docker.listContainers({ filters: { label: [`${LABEL_FLEET}=${this.fleet}`], status: ["running"] } })).length;
+        } catch (err) {
+          this.log.warn("docker engine unreachable; not placing nodes on it", { engine: engine.url, error: err instanceof Error ? err.message : String(err) });
+          return undefined;
+        }
+      }),
+    );
+    const engine = this.engines[pickEngine(counts)];
+    if (!engine) throw new DriverError("no docker engine is reachable", true);
+    return engine;
+  }
+
+  private handleOf(l: Located): NodeHandle {
+    const labels = l.info.Config.Labels ?? {};
+    return {
+      nodeId: labels[LABEL_NODE] ?? "",
+      driver: this.kind,
+      ref: l.info.Id,
+      host: labels[LABEL_HOST] ?? l.engine.advertise,
+      port: Number(labels[LABEL_PORT] ?? 0),
+      dockerHost: l.engine.url,
+    };
+  }
+
+  private locked<T>(nodeId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(nodeId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(nodeId, tail);
+    void tail.then(() => {
+      if (this.locks.get(nodeId) === tail) this.locks.delete(nodeId);
+    });
+    return next;
+  }
+}
+
+/**
+ * Index of the engine with the fewest running fleet containers (`undefined`: unreachable, never
+ * chosen); ties go to the first listed. -1 when none is reachable.
+ */
+export function pickEngine(runningCounts: ReadonlyArray<number | undefined>): number {
+  let best = -1;
+  runningCounts.forEach((n, i) => {
+    if (n === undefined) return;
+    const b = best >= 0 ? runningCounts[best] : undefined;
+    if (b === undefined || n < b) best = i;
+  });
+  return best;
+}
+
+function checkNodeId(nodeId: string): void {
+  if (!NODE_ID_RE.test(nodeId)) throw new DriverError(`node id ${JSON.stringify(nodeId)} must be 1-64 of [A-Za-z0-9_.-]`, false);
+}
+
+async function removeContainer(container: Docker.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (err) {
+    const s = dockerStatus(err);
+    // 404: already gone; 409: a removal is already in progress.
+    if (s === 404 || s === 409) return;
+    throw classify(err, `remove ${container.id}`);
+  }
+}
+
+/** Sorted-key JSON of the spec, hashed: what the container was made from. */
+function hashSpec(spec: NodeSpec): string {
+  const env = Object.fromEntries(Object.entries(spec.env ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+  const canonical = JSON.stringify([spec.nodeId, spec.port, spec.token, spec.maxRooms, spec.maxPlayers, spec.drainSeconds, spec.roomMode, env]);
+  return new Bun.CryptoHasher("sha256").update(canonical).digest("hex");
+}
+
+/**
+ * Engine errors as DriverErrors: what a retry cannot fix (missing image, bad request) is not
+ * retryable; engine trouble (unreachable, 5xx, port briefly taken) is.
+ */
+export function classify(err: unknown, what: string): DriverError {
+  if (err instanceof DriverError) return err;
+  const status = dockerStatus(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const text = `${what}: ${message}`;
+  if (status === 404 && /image/i.test(message)) return new DriverError(`${text} (build it with npm run node:image)`, false);
+  if (status === 400 || status === 401 || status === 403) return new DriverError(text, false);
+  return new DriverError(text, true);
+}
+
+/**
+ * Splits Docker's multiplexed log stream (8-byte header per frame: stream type, 3 zero bytes,
+ * big-endian length) into text, stdout and stderr interleaved as they were written.
+ */
+export function demuxDockerLogs(buf: Uint8Array): string {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= b.length) {
+    const type = b[i];
+    if (type !== 0 && type !== 1 && type !== 2) return b.toString("utf8"); // not multiplexed
+    const len = b.readUInt32BE(i + 4);
+    parts.push(b.subarray(i + 8, Math.min(b.length, i + 8 + len)));
+    i += 8 + len;
+  }
+  return Buffer.concat(parts).toString("utf8");
+}

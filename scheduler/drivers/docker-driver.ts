@@ -102,7 +102,7 @@ export class DockerDriver implements NodeDriver {
     return `${this.fleet}-${nodeId}`;
   }
 
-  start(spec: NodeSpec): Promise<NodeHandle> {
+  async start(spec: NodeSpec): Promise<NodeHandle> {
     checkNodeId(spec.nodeId);
     return this.locked(spec.nodeId, async () => {
       const specHash = hashSpec(spec);
@@ -122,7 +122,7 @@ export class DockerDriver implements NodeDriver {
     });
   }
 
-  stop(nodeId: string, graceMs: number): Promise<void> {
+  async stop(nodeId: string, graceMs: number): Promise<void> {
     checkNodeId(nodeId);
     return this.locked(nodeId, async () => {
       const found = await this.locate(nodeId);
@@ -139,7 +139,7 @@ export class DockerDriver implements NodeDriver {
     });
   }
 
-  remove(nodeId: string): Promise<void> {
+  async remove(nodeId: string): Promise<void> {
     checkNodeId(nodeId);
     return this.locked(nodeId, async () => {
       const found = await this.locate(nodeId);

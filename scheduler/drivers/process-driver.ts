@@ -88,7 +88,7 @@ export class ProcessDriver implements NodeDriver {
     mkdirSync(this.dir, { recursive: true });
   }
 
-  start(spec: NodeSpec): Promise<NodeHandle> {
+  async start(spec: NodeSpec): Promise<NodeHandle> {
     checkNodeId(spec.nodeId);
     return this.locked(spec.nodeId, async () => {
       const existing = this.readState(spec.nodeId);
@@ -97,12 +97,12 @@ export class ProcessDriver implements NodeDriver {
     });
   }
 
-  stop(nodeId: string, graceMs: number): Promise<void> {
+  async stop(nodeId: string, graceMs: number): Promise<void> {
     checkNodeId(nodeId);
     return this.locked(nodeId, () => this.stopUnlocked(nodeId, graceMs));
   }
 
-  remove(nodeId: string): Promise<void> {
+  async remove(nodeId: string): Promise<void> {
     checkNodeId(nodeId);
     return this.locked(nodeId, async () => {
       await this.stopUnlocked(nodeId, 0);

@@ -1,7 +1,74 @@
-/** matchmaking tickets (issue 6). STUB: filled in by its feature; mounted by gateway/app.ts. */
+/**
+ * Matchmaking tickets (issue 6; CONTRACT "Rooms and lobbies"). Mounted by gateway/app.ts; the
+ * matching itself runs in the scheduler (scheduler/matchmaker).
+ *
+ * - `POST /v1/matchmaking/tickets {mode, region?, rating?}` → 201 {ticketId}. One live ticket per
+ *   player (409 ALREADY_QUEUED with `details.ticketId`). `region` defaults to the token's region.
+ *   `rating` (optional, 0..100000) balances teams; a deployment with a rating service should set
+ *   it from there rather than trust the client.
+ * - `GET /v1/matchmaking/tickets/:id` → {ticketId, status, mode, region, roomCode?, team?,
+ *   seatToken?, connectUrl?}; only the owner (404 for anyone else, so ticket ids are not probed).
+ *   A matched ticket whose seat token has expired gets a fresh one while the player is still seated.
+ * - `DELETE /v1/matchmaking/tickets/:id` → 200 {ticketId, status: "cancelled"}; 403 for another
+ *   player's ticket, 409 TICKET_NOT_QUEUED once matched/expired/cancelled.
+ */
 import { Elysia } from "elysia";
+import { badRequest } from "../../core/errors.ts";
+import { RoomStore } from "../rooms/room-store.ts";
+import { TicketStore } from "../../scheduler/matchmaker/ticket-store.ts";
+import { requireClaims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
+import { bodyObject, connectUrl, errorResponse, NAME_RE, optNumber, optString, reqString } from "../rooms/http.ts";
 
-export function matchmakingRoutes(_deps: GatewayDeps) {
-  return new Elysia({ name: "matchmakingRoutes" });
+export type MatchmakingDeps = Pick<GatewayDeps, "redis" | "keys" | "clock" | "config" | "auth">;
+
+const TICKET_ID_RE = /^[A-Za-z0-9_-]{16,64}$/;
+
+export function matchmakingRoutes(deps: MatchmakingDeps) {
+  const tickets = new TicketStore(deps);
+  const rooms = new RoomStore(deps);
+  const ticketId = (params: Record<string, string>) => {
+    const id = params.id ?? "";
+    if (!TICKET_ID_RE.test(id)) throw badRequest("INVALID_TICKET_ID", "ticket id is malformed");
+    return id;
+  };
+
+  return new Elysia({ name: "matchmakingRoutes" })
+    .onError(({ code, error }) => errorResponse(code, error))
+    .post("/v1/matchmaking/tickets", async ({ request, body, set }) => {
+      const claims = await requireClaims(deps.auth, request);
+      const o = bodyObject(request, body);
+      const mode = reqString(o, "mode", NAME_RE, "1-32 of [A-Za-z0-9_.-]");
+      const region = optString(o, "region", NAME_RE, "1-32 of [A-Za-z0-9_.-]") ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region);
+      const rating = optNumber(o, "rating", 0, 100_000);
+      const id = await tickets.create({ playerId: claims.sub, mode, region, rating }, deps.clock.now());
+      set.status = 201;
+      return { ticketId: id, status: "queued" };
+    })
+    .get("/v1/matchmaking/tickets/:id", async ({ request, params }) => {
+      const claims = await requireClaims(deps.auth, request);
+      const now = deps.clock.now();
+      const t = await tickets.getOwned(ticketId(params), claims.sub);
+      const status = tickets.effectiveStatus(t, now);
+      const base = { ticketId: t.id, status, mode: t.mode, region: t.region };
+      if (status !== "matched" || !t.roomCode) return base;
+      let seatToken = t.seatToken;
+      if (!(await rooms.readSeatToken(seatToken, now))) {
+        // The match's token expired before the client read it: re-issue while the seat is held.
+        const s = await rooms.seatState(t.roomCode, t.playerId);
+        seatToken = s.seated && !s.banned && s.state !== "completed" ? await rooms.issueSeatToken(t.roomCode, t.playerId, now) : undefined;
+      }
+      return {
+        ...base,
+        roomCode: t.roomCode,
+        team: t.team,
+        ...(seatToken ? { seatToken, connectUrl: connectUrl(deps.config, t.roomCode, seatToken) } : {}),
+      };
+    })
+    .delete("/v1/matchmaking/tickets/:id", async ({ request, params }) => {
+      const claims = await requireClaims(deps.auth, request);
+      const id = ticketId(params);
+      await tickets.cancel(id, claims.sub, deps.clock.now());
+      return { ticketId: id, status: "cancelled" };
+    });
 }

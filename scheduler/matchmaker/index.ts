@@ -1,9 +1,20 @@
-/** The matchmaker as BullMQ work (issue 6). STUB: started by scheduler/main.ts. */
+/**
+ * The matchmaker as BullMQ work (issue 6), started by scheduler/main.ts. A BullMQ 6 job scheduler
+ * adds a `tick` job every MATCHMAKER_INTERVAL to the `matchmaker` queue; every scheduler replica
+ * upserts the same scheduler id (idempotent) and runs a worker on the queue. A tick runs passes
+ * (./match-pass.ts) until a pass makes no room, so a burst of tickets is placed in one tick; when a
+ * tick outlasts the interval, the next tick goes to another replica's worker and both run at once,
+ * which the all-or-nothing claim makes safe.
+ */
+import { Queue, Worker } from "bullmq";
 import type { Config } from "../../core/config.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { Keys } from "../../core/keys.ts";
 import type { Logger } from "../../core/log.ts";
 import type { Redis } from "../../core/redis.ts";
+import type { MatchPolicy } from "./match.ts";
+import { runMatchPass, type MatchPassResult } from "./match-pass.ts";
+import { TicketStore } from "./ticket-store.ts";
 
 export interface MatchmakerDeps {
   config: Config;
@@ -14,6 +25,69 @@ export interface MatchmakerDeps {
   log: Logger;
 }
 
-export async function startMatchmaker(_deps: MatchmakerDeps): Promise<{ close(): Promise<void> }> {
-  return { async close() {} };
+/** The job scheduler's id: one per deployment, shared by every replica. */
+export const MATCHMAKER_SCHEDULER_ID = "matchmaker-tick";
+/** Passes per tick at most, so one tick cannot run forever under a steady flood. */
+const MAX_PASSES_PER_TICK = 50;
+
+export function matchPolicy(config: Config): MatchPolicy {
+  return {
+    sessionSize: config.sessionSize,
+    minPartialSessionSize: config.minPartialSessionSize,
+    flushWaitMs: config.flushWaitMs,
+    regionFallbackWaitMs: config.regionFallbackWaitMs,
+    ticketTtlMs: config.ticketTtlMs,
+  };
+}
+
+/** Oldest tickets read per queue per pass: enough for many full rooms, bounded for one Redis round. */
+export function batchSize(config: Config): number {
+  return Math.max(config.sessionSize * 128, 256);
+}
+
+/** Runs passes until one makes no room (or MAX_PASSES_PER_TICK). Exported for tests and the bench. */
+export async function runTick(store: TicketStore, config: Config, clock: Clock): Promise<MatchPassResult> {
+  const total: MatchPassResult = { rooms: 0, matched: 0, expired: 0, lost: 0 };
+  const policy = matchPolicy(config);
+  for (let i = 0; i < MAX_PASSES_PER_TICK; i++) {
+    const r = await runMatchPass(store, policy, clock.now(), { batch: batchSize(config) });
+    total.rooms += r.rooms;
+    total.matched += r.matched;
+    total.expired += r.expired;
+    total.lost += r.lost;
+    if (r.rooms === 0) break;
+  }
+  return total;
+}
+
+export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): Promise<void> }> {
+  const log = deps.log.child("matchmaker");
+  const store = new TicketStore(deps);
+  const queueConn = deps.newRedis();
+  const workerConn = deps.newRedis();
+  const queue = new Queue(deps.keys.queues.matchmaker, { connection: queueConn, prefix: deps.keys.bullPrefix });
+  await queue.upsertJobScheduler(
+    MATCHMAKER_SCHEDULER_ID,
+    { every: deps.config.matchmakerIntervalMs },
+    { name: "tick", data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
+  );
+  const worker = new Worker(
+    deps.keys.queues.matchmaker,
+    async () => {
+      const r = await runTick(store, deps.config, deps.clock);
+      if (r.rooms || r.expired || r.lost) log.debug("tick", { ...r });
+      return r;
+    },
+    { connection: workerConn, prefix: deps.keys.bullPrefix, concurrency: 1 },
+  );
+  worker.on("failed", (_job, err) => log.warn("tick failed", { err }));
+  worker.on("error", (err) => log.warn("worker error", { err }));
+  return {
+    async close() {
+      await worker.close();
+      await queue.close();
+      queueConn.disconnect();
+      workerConn.disconnect();
+    },
+  };
 }

@@ -23,6 +23,12 @@ export interface Authenticator {
   verify(token: string | undefined | null): Promise<Claims | null>;
 }
 
+/** Issues access tokens (guest sign-in, refresh, `npm run token`). */
+export interface TokenSigner {
+  /** Signs `claims` with an expiry `ttlMs` from `now` (default: JWT_TTL). */
+  sign(claims: Omit<Claims, "exp">, now: number, ttlMs?: number): Promise<{ token: string; expiresAt: number }>;
+}
+
 /** The bearer token of an HTTP request, or undefined. */
 export function bearerToken(request: Request): string | undefined {
   const h = request.headers.get("authorization");

@@ -11,7 +11,7 @@ import type { MetricsRegistry } from "../core/metrics.ts";
 import type { NodeRegistry } from "../core/node-registry.ts";
 import type { Redis } from "../core/redis.ts";
 import type { SchedulerClient, SchedulerQueues } from "../scheduler/queues.ts";
-import type { Authenticator, Placement, SeatChecker } from "./contracts.ts";
+import type { Authenticator, Placement, SeatChecker, TokenSigner } from "./contracts.ts";
 
 export interface GatewayDeps {
   config: Config;
@@ -26,6 +26,8 @@ export interface GatewayDeps {
   nodes: NodeRegistry;
   gateways: GatewayRegistry;
   auth: Authenticator;
+  /** Signs access tokens (guest sign-in, refresh). */
+  signer: TokenSigner;
   placement: Placement;
   seats: SeatChecker;
   scheduler: SchedulerClient;

@@ -1,0 +1,133 @@
+/**
+ * The gateway as one Elysia app: `createApp(deps)` wires every feature to the dependencies it is
+ * given and does no I/O until the app is started (`listen` runs the `onStart` hook: relay tick,
+ * room-event subscription, session sweeper) — so tests drive it in-process with `app.handle()` or
+ * `listen(0)`.
+ */
+import { Elysia } from "elysia";
+import type { TimerHandle } from "../core/clock.ts";
+import { AppError, rateLimited } from "../core/errors.ts";
+import { adminRoutes } from "./admin/routes.ts";
+import { fleetAdminRoutes } from "./admin/fleet-routes.ts";
+import { authRoutes } from "./auth/routes.ts";
+import type { GatewayDeps } from "./deps.ts";
+import { matchmakingRoutes } from "./matchmaking/routes.ts";
+import { FixedWindowLimiter } from "./ops/rate-limit.ts";
+import { opsRoutes } from "./ops/routes.ts";
+import { RedisPlacement } from "./placement/redis-placement.ts";
+import { JoinService } from "./players/join.ts";
+import { NodeChangeWaiter } from "./players/node-events.ts";
+import { playersRoutes } from "./players/routes.ts";
+import { SessionStore } from "./players/session-store.ts";
+import { roomsRoutes } from "./rooms/routes.ts";
+import { connectRoute } from "./ws/connect-route.ts";
+import { RelayHub } from "./ws/hub.ts";
+
+/** Paths never rate limited: probes and scrapes must work when a client floods the API. */
+const UNLIMITED = new Set(["/health", "/ready", "/metrics"]);
+
+/** Largest HTTP request body accepted (JSON API; the WebSocket has its own MAX_FRAME_BYTES). */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+function jsonError(status: number, code: string, message: string): Response {
+  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json" } });
+}
+
+/** The background work of one gateway process, started and stopped with the app. */
+export class GatewayRuntime {
+  readonly hub: RelayHub;
+  readonly sessions: SessionStore;
+  readonly waiter: NodeChangeWaiter;
+  readonly join: JoinService;
+  private sweepTimer: TimerHandle | undefined;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.hub = new RelayHub(deps);
+    this.sessions = new SessionStore(deps.redis, deps.keys, deps.config.sessionTtlMs);
+    this.waiter = new NodeChangeWaiter(deps.nodes, deps.clock);
+    const placement = deps.placement instanceof RedisPlacement ? deps.placement : new RedisPlacement(deps.redis, deps.keys, deps.nodes);
+    this.join = new JoinService({ ...deps, placement, sessions: this.sessions, waiter: this.waiter });
+  }
+
+  async start(): Promise<void> {
+    await this.hub.start();
+    // Sessions expire between heartbeats; sweeping once per interval releases a dead seat within
+    // SESSION_TTL + HEARTBEAT_INTERVAL. Every replica sweeps; each session is released once.
+    this.sweepTimer ??= this.deps.clock.setInterval(() => {
+      this.sessions.sweepExpired(this.deps.clock.now()).catch((err: unknown) => this.deps.log.warn("session sweep failed", { err }));
+    }, this.deps.config.heartbeatIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    await this.hub.stop();
+    await this.waiter.close();
+  }
+}
+
+export function createApp(deps: GatewayDeps) {
+  const runtime = new GatewayRuntime(deps);
+  const httpLimiter = new FixedWindowLimiter(deps.config.httpRateLimit, deps.clock);
+  const c = deps.config;
+
+  return new Elysia({
+    name: "gateway",
+    serve: { maxRequestBodySize: MAX_BODY_BYTES, development: false },
+    websocket: {
+      // Bun closes a client frame above this with 1009 before any of our code runs.
+      maxPayloadLength: c.maxFrameBytes,
+      perMessageDeflate: false,
+      // The relay bounds its own queue at WS_BUFFER_BYTES and closes 4029 past it; Bun's limit
+      // sits above that so `send` never silently drops (0) before the relay has decided.
+      backpressureLimit: c.wsBufferBytes * 2 + c.maxFrameBytes,
+      closeOnBackpressureLimit: false,
+      idleTimeout: 120,
+    },
+  })
+    .decorate("gateway", runtime)
+    .onError({ as: "global" }, ({ code, error }) => {
+      if (error instanceof AppError) return new Response(JSON.stringify(error.toBody()), { status: error.status, headers: { "content-type": "application/json" } });
+      switch (code) {
+        case "VALIDATION":
+          return jsonError(400, "VALIDATION", "request does not match the schema: " + validationSummary(error));
+        case "PARSE":
+          return jsonError(400, "BAD_JSON", "request body is not valid JSON");
+        case "NOT_FOUND":
+          return jsonError(404, "NOT_FOUND", "no such route");
+        default:
+          deps.log.error("unhandled error", { err: error });
+          return jsonError(500, "INTERNAL", "internal error");
+      }
+    })
+    .onRequest(({ request, server }) => {
+      const path = new URL(request.url).pathname;
+      if (UNLIMITED.has(path) || path === "/v1/connect") return;
+      const ip = server?.requestIP(request)?.address ?? "local";
+      if (!httpLimiter.hit(ip)) throw rateLimited("too many requests from this address (HTTP_RATE_LIMIT)");
+    })
+    .onStart(async () => {
+      await runtime.start();
+    })
+    .onStop(async () => {
+      await runtime.stop();
+    })
+    .use(opsRoutes(deps, { beforeMetrics: () => runtime.hub.flushMetrics() }))
+    .use(authRoutes(deps))
+    .use(playersRoutes(deps, runtime))
+    .use(connectRoute(deps, runtime.hub))
+    .use(roomsRoutes(deps))
+    .use(matchmakingRoutes(deps))
+    .use(adminRoutes(deps))
+    .use(fleetAdminRoutes(deps));
+}
+
+export type GatewayApp = ReturnType<typeof createApp>;
+
+/** The first problem of a validation error, without echoing the whole schema. */
+function validationSummary(error: unknown): string {
+  const e = error as { all?: { path?: string; message?: string }[]; message?: string };
+  const first = Array.isArray(e.all) ? e.all[0] : undefined;
+  if (first) return `${first.path || "(body)"}: ${first.message ?? "invalid"}`.slice(0, 200);
+  return "invalid input";
+}

@@ -1,0 +1,49 @@
+/**
+ * The gateway process: config from the environment, real dependencies, listen, register the
+ * replica, and shut down gracefully on SIGINT/SIGTERM (stop accepting, tell connected clients to
+ * reconnect elsewhere, deregister, close Redis).
+ */
+import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { resolveJwtSecret } from "../core/secrets.ts";
+import { createApp } from "./app.ts";
+import { buildGatewayDeps } from "./ops/build-deps.ts";
+import { startReplicaHeartbeat } from "./ops/replica.ts";
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const built = buildGatewayDeps(config, { jwtSecret: config.jwtAlg === "HS256" ? resolveJwtSecret(config) : undefined });
+const { deps } = built;
+const app = createApp(deps);
+app.listen({ hostname: config.host, port: config.port });
+const port = app.server?.port ?? config.port;
+const presence = await startReplicaHeartbeat(
+  deps.gateways,
+  { id: deps.gatewayId, host: config.host, port, startedAt: deps.clock.now() },
+  { clock: deps.clock, intervalMs: config.gatewayHeartbeatMs, log: deps.log },
+);
+deps.log.info(`gateway ${deps.gatewayId} listening on http://${config.host}:${port}`);
+console.log(`fleetgate gateway: http://${config.host}:${port} (docs: http://${config.host}:${port}/docs)`);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  deps.log.info(`${signal}: shutting down`);
+  // Leave the edge first so no new connections arrive, then tell clients to reconnect (4009).
+  await presence.stop().catch(() => {});
+  app.decorator.gateway.hub.closeAll();
+  await app.stop().catch(() => {});
+  await built.close();
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -1,0 +1,63 @@
+/**
+ * Builds the gateway's real dependencies from a Config (Redis registry, queues, scheduler client,
+ * JWT keys). Used by gateway/main.ts and by tests/benchmarks that run a real gateway in-process;
+ * it opens connections but reads no environment.
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { realClock, type Clock } from "../../core/clock.ts";
+import type { Config } from "../../core/config.ts";
+import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { createKeys } from "../../core/keys.ts";
+import { createLogger, type Logger } from "../../core/log.ts";
+import { MetricsRegistry } from "../../core/metrics.ts";
+import { RedisNodeRegistry } from "../../core/node-registry.ts";
+import { createRedis } from "../../core/redis.ts";
+import { createQueues, createSchedulerClient } from "../../scheduler/queues.ts";
+import { JwtAuthenticator, jwtKeysFromConfig } from "../auth/jwt.ts";
+import type { GatewayDeps } from "../deps.ts";
+import { RedisPlacement } from "../placement/redis-placement.ts";
+import { createSeatChecker } from "../rooms/seats.ts";
+
+export interface BuiltDeps {
+  deps: GatewayDeps;
+  /** Closes the queues and every Redis connection made here. */
+  close(): Promise<void>;
+}
+
+/** A replica id: GATEWAY_ID, else host name plus a random suffix (several replicas per host). */
+export function gatewayIdFor(config: Pick<Config, "gatewayId">): string {
+  const host = hostname().replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 40) || "host";
+  return config.gatewayId ?? `gw-${host}-${randomBytes(3).toString("hex")}`;
+}
+
+export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | undefined; clock?: Clock; log?: Logger }): BuiltDeps {
+  const clock = opts.clock ?? realClock;
+  const log = opts.log ?? createLogger("gateway", config.logLevel);
+  const keys = createKeys(config.redisPrefix);
+  const redis = createRedis(config.redisUrl);
+  redis.on("error", (err: Error) => log.warn("redis error", { err }));
+  const extra: ReturnType<typeof createRedis>[] = [];
+  const newRedis = () => {
+    const r = createRedis(config.redisUrl);
+    r.on("error", (err: Error) => log.warn("redis error", { err }));
+    extra.push(r);
+    return r;
+  };
+  const nodes = new RedisNodeRegistry(redis, keys, newRedis);
+  const gateways = new GatewayRegistry(redis, keys, config.gatewayHeartbeatMs * 3);
+  const jwt = new JwtAuthenticator(jwtKeysFromConfig(config, opts.jwtSecret), config.jwtTtlMs, clock);
+  // A connection of its own (maxRetriesPerRequest: null, as BullMQ needs); closed with the queues.
+  const queues = createQueues(newRedis(), keys);
+  const scheduler = createSchedulerClient(queues);
+  const partial = { config, keys, redis, newRedis, clock, log, metrics: new MetricsRegistry(), nodes, gateways, auth: jwt, signer: jwt, placement: new RedisPlacement(redis, keys, nodes), scheduler, queues, gatewayId: gatewayIdFor(config) };
+  const deps: GatewayDeps = { ...partial, seats: createSeatChecker(partial) };
+  return {
+    deps,
+    async close() {
+      await queues.close().catch(() => {});
+      for (const r of extra) r.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/** `/health`, `/ready`, `/v1/servers`, `/v1/capacity`, `/metrics`, `/openapi.json`, `/docs` (CONTRACT "Operations"). */
+import { Elysia } from "elysia";
+import type { GatewayDeps } from "../deps.ts";
+import { publicNode } from "../../core/types.ts";
+import { capacitySnapshot } from "./capacity.ts";
+import { docsPage, openApiDocument } from "./openapi.ts";
+
+/** How long /ready waits for Redis before calling the replica not ready. */
+const READY_PING_MS = 1000;
+
+export function opsRoutes(deps: GatewayDeps, hooks: { beforeMetrics?: () => void } = {}) {
+  const rooms = deps.metrics.gauge("fleetgate_rooms", "Rooms placed on live nodes (fleet-wide)");
+  const players = deps.metrics.gauge("fleetgate_players", "Players seated on live nodes (fleet-wide)");
+  const spec = JSON.stringify(openApiDocument());
+  const docs = docsPage();
+  return new Elysia({ name: "opsRoutes" })
+    .get("/health", () => ({ status: "ok" }), { detail: { summary: "Liveness", tags: ["ops"] } })
+    .get(
+      "/ready",
+      async ({ set }) => {
+        const ok = await Promise.race([deps.redis.ping().then((r) => r === "PONG", () => false), Bun.sleep(READY_PING_MS).then(() => false)]);
+        if (ok) return { status: "ready" };
+        set.status = 503;
+        return { error: { code: "NOT_READY", message: "Redis does not answer" } };
+      },
+      { detail: { summary: "Readiness: 200 only when Redis answers", tags: ["ops"] } },
+    )
+    .get("/v1/servers", async () => (await deps.nodes.list()).map(publicNode), { detail: { summary: "Game-server nodes", tags: ["ops"] } })
+    .get("/v1/capacity", () => capacitySnapshot(deps), { detail: { summary: "Fleet capacity", tags: ["ops"] } })
+    .get(
+      "/metrics",
+      async () => {
+        hooks.beforeMetrics?.();
+        const nodes = await deps.nodes.list().catch(() => []);
+        const live = nodes.filter((n) => n.state === "ready" || n.state === "draining" || n.state === "unhealthy");
+        rooms.set(live.reduce((a, n) => a + n.rooms, 0));
+        players.set(live.reduce((a, n) => a + n.players, 0));
+        return new Response(deps.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+      },
+      { detail: { summary: "Prometheus metrics", tags: ["ops"] } },
+    )
+    .get("/openapi.json", () => new Response(spec, { headers: { "content-type": "application/json" } }), { detail: { hide: true } })
+    .get("/docs", () => new Response(docs, { headers: { "content-type": "text/html; charset=utf-8" } }), { detail: { hide: true } });
+}

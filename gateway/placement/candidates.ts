@@ -1,0 +1,31 @@
+/** Which nodes may take a new room, and how many rooms each may hold. Pure. */
+import type { NodeRecord } from "../../core/types.ts";
+
+/**
+ * Rooms a node may hold: its room limit, and never more rooms than player seats (with
+ * MAX_PLAYERS_PER_SERVER=1 a node serves one room).
+ */
+export function roomCapacity(n: Pick<NodeRecord, "maxRooms" | "capacity">): number {
+  return Math.max(0, Math.min(n.maxRooms, n.capacity));
+}
+
+/**
+ * Ready nodes that may take new rooms: draining, starting, unhealthy and stopped nodes never do.
+ * With a region, nodes of that region when any is ready, else every ready node (a player is
+ * better served far away than not at all).
+ */
+export function placementCandidates(nodes: readonly NodeRecord[], region?: string): NodeRecord[] {
+  const ready = nodes.filter((n) => n.state === "ready" && roomCapacity(n) > 0);
+  if (!region) return ready;
+  const local = ready.filter((n) => n.region === region);
+  return local.length > 0 ? local : ready;
+}
+
+/**
+ * Whether a room placed on a node in this state is still live there. A draining node keeps its
+ * rooms until its deadline (players already in the room are there); only a node that is gone,
+ * stopping or stopped has lost its rooms, and only then may the room be placed again.
+ */
+export function placementIsLive(n: Pick<NodeRecord, "state"> | undefined): boolean {
+  return n !== undefined && n.state !== "stopping" && n.state !== "stopped";
+}

@@ -1,0 +1,109 @@
+/**
+ * Player join: a room of its own for the player, on a ready node with a free seat (one atomic
+ * Lua step reserves the seat and places the room). When no node has one, the join asks the
+ * scheduler for a node (deterministic request id: the same join never asks twice) and waits —
+ * woken by node events, bounded by JOIN_WAIT_TIMEOUT — then answers 503 NO_CAPACITY.
+ */
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../../core/clock.ts";
+import type { Config } from "../../core/config.ts";
+import { noCapacity } from "../../core/errors.ts";
+import type { Keys } from "../../core/keys.ts";
+import type { Logger } from "../../core/log.ts";
+import type { Counter, Histogram, MetricsRegistry } from "../../core/metrics.ts";
+import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { Redis } from "../../core/redis.ts";
+import type { NodeRecord } from "../../core/types.ts";
+import type { SchedulerClient } from "../../scheduler/queues.ts";
+import type { RedisPlacement } from "../placement/redis-placement.ts";
+import type { NodeChangeWaiter } from "./node-events.ts";
+import type { SessionStore, StoredSession } from "./session-store.ts";
+
+/** Re-check for a free seat at least this often while waiting (seats freed by leaves publish no node event). */
+const RECHECK_MS = 500;
+
+export interface JoinDeps {
+  config: Config;
+  keys: Keys;
+  redis: Redis;
+  clock: Clock;
+  log: Logger;
+  metrics: MetricsRegistry;
+  nodes: NodeRegistry;
+  scheduler: SchedulerClient;
+  placement: RedisPlacement;
+  sessions: SessionStore;
+  waiter: NodeChangeWaiter;
+}
+
+export interface JoinRequest {
+  playerId: string;
+  region: string;
+  mode: string;
+}
+
+/** Nodes that count against MAX_SERVERS (everything not yet stopped). */
+export function liveNodeCount(nodes: readonly NodeRecord[]): number {
+  return nodes.filter((n) => n.state !== "stopped").length;
+}
+
+/** Whether a join may ask for another node: the fleet is below MAX_SERVERS. Pure. */
+export function mayScaleUp(nodes: readonly NodeRecord[], maxServers: number): boolean {
+  return liveNodeCount(nodes) < maxServers;
+}
+
+export class JoinService {
+  private readonly joins: Counter;
+  private readonly joinSeconds: Histogram;
+
+  constructor(private readonly deps: JoinDeps) {
+    this.joins = deps.metrics.counter("fleetgate_joins_total", "Player joins, by result");
+    this.joinSeconds = deps.metrics.histogram("fleetgate_join_seconds", "Time to answer a player join (incl. waiting for a node)", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30]);
+  }
+
+  async join(req: JoinRequest): Promise<StoredSession> {
+    const { clock, config } = this.deps;
+    const started = clock.now();
+    const existing = await this.deps.sessions.forPlayer(req.playerId, started);
+    if (existing) {
+      this.joins.inc({ result: "existing" });
+      return existing;
+    }
+    const sessionId = `s_${randomBytes(12).toString("base64url")}`;
+    const roomCode = `s-${randomBytes(12).toString("base64url")}`;
+    const deadline = started + config.joinWaitTimeoutMs;
+    let asked = false;
+    try {
+      for (;;) {
+        const node = await this.deps.placement.placeRoomWithSeat(roomCode, sessionId, req.region);
+        if (node) {
+          const now = clock.now();
+          const s = await this.deps.sessions.create({ sessionId, playerId: req.playerId, roomCode, nodeId: node.id, mode: req.mode, region: req.region, createdAt: now }, now);
+          await this.deps.nodes.touchActivity(node.id, now).catch(() => {});
+          this.joins.inc({ result: "ok" });
+          this.joinSeconds.observe((now - started) / 1000);
+          return s;
+        }
+        const now = clock.now();
+        if (now >= deadline) break;
+        if (!asked) {
+          const fleet = await this.deps.nodes.list();
+          const starting = fleet.some((n) => n.state === "starting");
+          if (!mayScaleUp(fleet, config.maxServers) && !starting) break; // at MAX_SERVERS and nothing on its way
+          if (mayScaleUp(fleet, config.maxServers)) {
+            // Deterministic per join: a retried request of this loop cannot start a second node.
+            await this.deps.scheduler.requestScaleUp({ count: 1, region: req.region, reason: "player join: no free seat", requestId: `join-${sessionId}` });
+          }
+          await this.deps.redis.zadd(this.deps.keys.pendingJoins, String(deadline), sessionId);
+          asked = true;
+        }
+        await this.deps.waiter.next(Math.min(RECHECK_MS, deadline - now));
+      }
+    } finally {
+      if (asked) await this.deps.redis.zrem(this.deps.keys.pendingJoins, sessionId).catch(() => {});
+    }
+    this.joins.inc({ result: "no_capacity" });
+    this.joinSeconds.observe((clock.now() - started) / 1000);
+    throw noCapacity(`no game server became free within ${Math.round(config.joinWaitTimeoutMs / 1000)} s`);
+  }
+}

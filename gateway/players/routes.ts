@@ -1,0 +1,72 @@
+/** `POST /v1/players/join|heartbeat|leave` (CONTRACT "Player sessions"). */
+import { Elysia, t } from "elysia";
+import { notFound } from "../../core/errors.ts";
+import { requireClaims } from "../contracts.ts";
+import type { GatewayDeps } from "../deps.ts";
+import type { JoinService } from "./join.ts";
+import type { SessionStore } from "./session-store.ts";
+
+const NAME_PATTERN = "^[A-Za-z0-9_-]{1,32}$";
+
+/** The WebSocket URL a client should open for a room: PUBLIC_URL when set, else the host it called. */
+export function connectUrl(publicUrl: string | undefined, request: Request, roomCode: string): string {
+  let base: string;
+  if (publicUrl) base = publicUrl.replace(/\/+$/, "");
+  else {
+    const u = new URL(request.url);
+    const host = request.headers.get("host") ?? u.host;
+    base = `${u.protocol}//${host}`;
+  }
+  return `${base.replace(/^http/, "ws")}/v1/connect?room=${encodeURIComponent(roomCode)}`;
+}
+
+export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessions: SessionStore }) {
+  const sessionNotFound = () => notFound("SESSION_NOT_FOUND", "session not found or expired");
+  return new Elysia({ name: "playersRoutes" })
+    .post(
+      "/v1/players/join",
+      async ({ body, request, set }) => {
+        const claims = await requireClaims(deps.auth, request);
+        const s = await svc.join.join({ playerId: claims.sub, region: body?.region ?? (claims.region || deps.config.region), mode: body?.mode ?? "default" });
+        set.status = 201;
+        return {
+          sessionId: s.sessionId,
+          playerId: s.playerId,
+          roomCode: s.roomCode,
+          nodeId: s.nodeId,
+          connectUrl: connectUrl(deps.config.publicUrl, request, s.roomCode),
+          heartbeatIntervalMs: deps.config.heartbeatIntervalMs,
+        };
+      },
+      {
+        body: t.Optional(t.Object({ region: t.Optional(t.String({ pattern: NAME_PATTERN })), mode: t.Optional(t.String({ pattern: NAME_PATTERN })) }, { additionalProperties: false })),
+        detail: { summary: "Join: a game server seat of the player's own", tags: ["players"] },
+      },
+    )
+    .post(
+      "/v1/players/heartbeat",
+      async ({ body, request, set }) => {
+        const claims = await requireClaims(deps.auth, request);
+        const now = deps.clock.now();
+        const s = await svc.sessions.get(body.sessionId, now);
+        if (!s || s.playerId !== claims.sub) throw sessionNotFound();
+        if (!(await svc.sessions.beat(s.sessionId, now))) throw sessionNotFound();
+        await deps.nodes.touchActivity(s.nodeId, now);
+        set.status = 204;
+        return undefined;
+      },
+      { body: t.Object({ sessionId: t.String({ maxLength: 128 }) }, { additionalProperties: false }), detail: { summary: "Keep a session alive", tags: ["players"] } },
+    )
+    .post(
+      "/v1/players/leave",
+      async ({ body, request, set }) => {
+        const claims = await requireClaims(deps.auth, request);
+        const s = await svc.sessions.get(body.sessionId, Number.MIN_SAFE_INTEGER);
+        if (s && s.playerId !== claims.sub) throw sessionNotFound();
+        if (s) await svc.sessions.release(s.sessionId);
+        set.status = 204;
+        return undefined;
+      },
+      { body: t.Object({ sessionId: t.String({ maxLength: 128 }) }, { additionalProperties: false }), detail: { summary: "Leave: free the seat now", tags: ["players"] } },
+    );
+}

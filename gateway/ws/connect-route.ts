@@ -1,0 +1,95 @@
+/**
+ * `GET /v1/connect?room=CODE` — the WebSocket entry (CONTRACT "WebSocket"). An ordinary Elysia
+ * route does everything that may refuse the connection, in this order: per-IP upgrade rate, room
+ * code (before any lookup), token, seat, placement. Only then is the upstream dialled — in the
+ * socket's `open`, from the relay's plain functions (never Elysia's `.ws()`; see DESIGN "Stack
+ * notes"). A refusal of a WebSocket request still upgrades and then closes with the code, because
+ * a browser cannot read an HTTP status from a failed handshake.
+ */
+import { Elysia } from "elysia";
+import type { Server } from "bun";
+import { AppError, CloseCode } from "../../core/errors.ts";
+import type { GatewayDeps } from "../deps.ts";
+import { FixedWindowLimiter } from "../ops/rate-limit.ts";
+import type { RelayHub } from "./hub.ts";
+import { newRelayState, type RelayState } from "./relay.ts";
+import { parseRoomCode } from "./room-code.ts";
+
+/** The token of a WebSocket request: `Sec-WebSocket-Protocol: bearer, <jwt>` or `?token=`. */
+export function wsToken(request: Request, query: URLSearchParams): { token: string | undefined; viaProtocol: boolean } {
+  const proto = request.headers.get("sec-websocket-protocol");
+  if (proto) {
+    const parts = proto.split(",").map((s) => s.trim());
+    const i = parts.findIndex((p) => p.toLowerCase() === "bearer");
+    if (i >= 0) return { token: parts[i + 1] || undefined, viaProtocol: true };
+  }
+  return { token: query.get("token") ?? undefined, viaProtocol: false };
+}
+
+function isUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
+type BunServer = Server<RelayState>;
+
+export function connectRoute(deps: GatewayDeps, hub: RelayHub) {
+  const ipLimiter = new FixedWindowLimiter(deps.config.wsIpRateLimit, deps.clock);
+
+  return new Elysia({ name: "connectRoute" }).get(
+    "/v1/connect",
+    async ({ request, server, set }) => {
+      const srv = server as BunServer | null;
+      const url = new URL(request.url);
+      const query = url.searchParams;
+      const { token, viaProtocol } = wsToken(request, query);
+      const headers: Record<string, string> = viaProtocol ? { "Sec-WebSocket-Protocol": "bearer" } : {};
+
+      const refuse = (code: number, reason: string, status: number, errCode: string): unknown => {
+        if (srv && isUpgrade(request)) {
+          const data = newRelayState(hub, { roomCode: "", playerId: "", playerName: "", reject: { code, reason } });
+          if (srv.upgrade(request, { data, headers })) return undefined;
+        }
+        set.status = status;
+        return new AppError(status, errCode, reason).toBody();
+      };
+
+      const ip = srv?.requestIP(request)?.address ?? "local";
+      if (!ipLimiter.hit(ip)) return refuse(CloseCode.RATE_LIMITED, "too many connection attempts", 429, "RATE_LIMITED");
+
+      const roomCode = parseRoomCode(query.get("room"));
+      if (!roomCode) return refuse(CloseCode.UNKNOWN_ROOM, "invalid room code: 4-32 of [A-Za-z0-9_-]", 400, "INVALID_ROOM_CODE");
+
+      const claims = await deps.auth.verify(token);
+      if (!claims) return refuse(CloseCode.BAD_TOKEN, token ? "token invalid or expired" : "token missing", 401, token ? "TOKEN_INVALID" : "TOKEN_MISSING");
+
+      if (!isUpgrade(request) || !srv) {
+        set.status = 426;
+        return new AppError(426, "UPGRADE_REQUIRED", "this endpoint speaks WebSocket").toBody();
+      }
+
+      const now = deps.clock.now();
+      const seat = await deps.seats.checkSeat(roomCode, claims.sub, query.get("seat") ?? undefined, now);
+      if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
+
+      let node;
+      try {
+        node = await deps.placement.placeRoom(roomCode, { region: claims.region || undefined, now });
+      } catch (err) {
+        if (err instanceof AppError && err.status === 503) return refuse(CloseCode.NO_CAPACITY, "no game-server capacity; retry with backoff", 503, "NO_CAPACITY");
+        deps.log.warn("placement failed", { roomCode, err });
+        return refuse(CloseCode.UPSTREAM_ERROR, "placement failed", 503, "UPSTREAM_ERROR");
+      }
+
+      const data = newRelayState(hub, {
+        roomCode,
+        playerId: claims.sub,
+        playerName: claims.name,
+        target: { nodeId: node.id, host: node.host, port: node.port, token: node.token },
+      });
+      if (srv.upgrade(request, { data, headers })) return undefined;
+      set.status = 400;
+      return new AppError(400, "UPGRADE_FAILED", "WebSocket upgrade failed").toBody();
+    },
+    { detail: { summary: "WebSocket relay to the room's game server", tags: ["websocket"] } },
+  );
+}

@@ -1,0 +1,184 @@
+/**
+ * The RelayHub owns every relayed connection of this gateway process: it indexes them by room
+ * (kicks and room closes arrive on the room-events channel), runs the one-second tick that turns
+ * per-frame activity marks into one `touchActivity` per node and resets per-connection rate
+ * windows, and flushes the relay's plain counters into Prometheus metrics.
+ */
+import type { Clock, TimerHandle } from "../../core/clock.ts";
+import type { Config } from "../../core/config.ts";
+import { CloseCode } from "../../core/errors.ts";
+import type { Keys } from "../../core/keys.ts";
+import type { Logger } from "../../core/log.ts";
+import type { Counter, Gauge, MetricsRegistry } from "../../core/metrics.ts";
+import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { Redis } from "../../core/redis.ts";
+import type { RoomEvent } from "../../core/types.ts";
+import { closeRelay, type RelayOwner, type RelayState, type RelayStats } from "./relay.ts";
+
+/**
+ * Bun's WebSocket constructor takes options (headers, perMessageDeflate); the DOM lib's typing of
+ * the same global only knows protocols, so the Bun signature is named here.
+ */
+const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket;
+
+/** Activity marks become at most one registry write per node per tick. */
+const TICK_MS = 1000;
+
+export interface RelayHubDeps {
+  config: Config;
+  keys: Keys;
+  clock: Clock;
+  log: Logger;
+  metrics: MetricsRegistry;
+  nodes: NodeRegistry;
+  newRedis: () => Redis;
+}
+
+export class RelayHub implements RelayOwner {
+  readonly maxFrameBytes: number;
+  readonly bufferBytes: number;
+  readonly rateLimit: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly stats: RelayStats = { framesUp: 0, bytesUp: 0, framesDown: 0, bytesDown: 0 };
+  private readonly flushed: RelayStats = { framesUp: 0, bytesUp: 0, framesDown: 0, bytesDown: 0 };
+  private readonly byRoom = new Map<string, Set<RelayState>>();
+  private readonly all = new Set<RelayState>();
+  private tickTimer: TimerHandle | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly frames: Counter;
+  private readonly bytes: Counter;
+  private readonly connections: Gauge;
+  /** Upstream sockets opened (tests check that a rejected upgrade opened none). */
+  upstreamOpens = 0;
+
+  constructor(private readonly deps: RelayHubDeps) {
+    const c = deps.config;
+    this.maxFrameBytes = c.maxFrameBytes;
+    this.bufferBytes = c.wsBufferBytes;
+    this.rateLimit = c.wsRateLimit;
+    this.upstreamConnectTimeoutMs = c.upstreamConnectTimeoutMs;
+    this.frames = deps.metrics.counter("fleetgate_relayed_frames_total", "WebSocket frames relayed, by direction (up: client to node)");
+    this.bytes = deps.metrics.counter("fleetgate_relayed_bytes_total", "WebSocket payload bytes relayed, by direction");
+    this.connections = deps.metrics.gauge("fleetgate_gateway_connections", "Relayed WebSocket connections open on this gateway").collect(() => this.connections.set(this.all.size));
+  }
+
+  /** Connections open now. */
+  get size(): number {
+    return this.all.size;
+  }
+
+  reconnectReason(why: string): string {
+    const base = this.deps.config.reconnectDelayMs;
+    // Jitter spreads the reconnects of a whole node's players over half a delay.
+    const delay = base + Math.floor(Math.random() * (base / 2));
+    // Same wording as the reference node's drain reason, so clients parse one format.
+    return `${why}; reconnect after ${delay} ms`;
+  }
+
+  openUpstream(url: string, headers: Record<string, string>): WebSocket {
+    this.upstreamOpens++;
+    return new BunWebSocket(url, { headers, perMessageDeflate: false });
+  }
+
+  added(d: RelayState): void {
+    this.all.add(d);
+    let set = this.byRoom.get(d.roomCode);
+    if (!set) this.byRoom.set(d.roomCode, (set = new Set()));
+    set.add(d);
+  }
+
+  removed(d: RelayState): void {
+    this.all.delete(d);
+    const set = this.byRoom.get(d.roomCode);
+    if (set) {
+      set.delete(d);
+      if (set.size === 0) this.byRoom.delete(d.roomCode);
+    }
+  }
+
+  /** Closes a player's sockets in a room with 4003 (kicked). Returns how many. */
+  kick(roomCode: string, playerId: string): number {
+    let n = 0;
+    for (const d of [...(this.byRoom.get(roomCode) ?? [])]) {
+      if (d.playerId !== playerId) continue;
+      closeRelay(d, CloseCode.NOT_SEATED, "kicked from the room");
+      n++;
+    }
+    return n;
+  }
+
+  /** Closes every socket of a room (room closed) with 4004. */
+  closeRoom(roomCode: string): number {
+    const set = [...(this.byRoom.get(roomCode) ?? [])];
+    for (const d of set) closeRelay(d, CloseCode.UNKNOWN_ROOM, "room closed");
+    return set.length;
+  }
+
+  /** Closes every connection (shutdown): clients are told to reconnect, to another replica. */
+  closeAll(): void {
+    for (const d of [...this.all]) closeRelay(d, CloseCode.RECONNECT, this.reconnectReason("gateway shutting down"));
+  }
+
+  /** Acts on a room event from the channel. */
+  onRoomEvent(e: RoomEvent): void {
+    if (e.type === "kick" && e.playerId) this.kick(e.roomCode, e.playerId);
+    else if (e.type === "close") this.closeRoom(e.roomCode);
+  }
+
+  /** Starts the tick and the room-event subscription. Idempotent. */
+  async start(): Promise<void> {
+    if (this.tickTimer) return;
+    this.tickTimer = this.deps.clock.setInterval(() => void this.tick(), TICK_MS);
+    const sub = this.deps.newRedis();
+    const channel = this.deps.keys.roomEventsChannel;
+    sub.on("message", (ch: string, msg: string) => {
+      if (ch !== channel) return;
+      try {
+        const e = JSON.parse(msg) as RoomEvent;
+        if (e && typeof e.roomCode === "string") this.onRoomEvent(e);
+      } catch {
+        this.deps.log.warn("malformed room event ignored");
+      }
+    });
+    sub.on("error", (err: Error) => this.deps.log.warn("room-events subscriber error", { err }));
+    await sub.subscribe(channel);
+    this.unsubscribe = async () => {
+      await sub.unsubscribe(channel).catch(() => {});
+      sub.disconnect();
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.tickTimer?.cancel();
+    this.tickTimer = undefined;
+    await this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.flushMetrics();
+  }
+
+  /** One tick: rate windows reset; one activity write per active node; metrics flushed. */
+  async tick(): Promise<void> {
+    const active = new Set<string>();
+    for (const d of this.all) {
+      d.frames = 0;
+      if (d.active) {
+        d.active = false;
+        if (d.target) active.add(d.target.nodeId);
+      }
+    }
+    this.flushMetrics();
+    const now = this.deps.clock.now();
+    await Promise.all([...active].map((id) => this.deps.nodes.touchActivity(id, now).catch((err: unknown) => this.deps.log.warn("touchActivity failed", { nodeId: id, err }))));
+  }
+
+  /** Moves the relay's plain counters into the Prometheus counters (they are not touched per frame). */
+  flushMetrics(): void {
+    const s = this.stats;
+    const f = this.flushed;
+    if (s.framesUp !== f.framesUp) this.frames.inc({ direction: "up" }, s.framesUp - f.framesUp);
+    if (s.framesDown !== f.framesDown) this.frames.inc({ direction: "down" }, s.framesDown - f.framesDown);
+    if (s.bytesUp !== f.bytesUp) this.bytes.inc({ direction: "up" }, s.bytesUp - f.bytesUp);
+    if (s.bytesDown !== f.bytesDown) this.bytes.inc({ direction: "down" }, s.bytesDown - f.bytesDown);
+    Object.assign(f, s);
+  }
+}

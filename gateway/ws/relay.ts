@@ -1,0 +1,343 @@
+/**
+ * The frame relay: one client socket (Bun ServerWebSocket) paired with one upstream socket to the
+ * node that owns the room. The per-frame path is plain functions stored in `ws.data` (Elysia's Bun
+ * adapter dispatches socket events to `ws.data.<event>`), with no token check, no Redis call, no
+ * parsing and no re-serialising: text stays text, binary stays binary, byte for byte, in order.
+ *
+ * Per frame the relay only counts (frames for the rate limit, bytes for metrics) and marks the
+ * node active; the RelayHub's one-second tick turns those marks into one
+ * `NodeRegistry.touchActivity` per node and resets the rate windows.
+ *
+ * Backpressure, both ways, bounded by WS_BUFFER_BYTES per connection:
+ * - client → node: when the upstream's bufferedAmount passes half the bound the client socket is
+ *   paused (Bun stops reading it, so TCP pushes back on the client) and resumed once it drains.
+ * - node → client: when `ws.send` answers -1 the frames queue in the connection (Bun's client
+ *   WebSocket cannot be paused) and are flushed on `drain`.
+ * Past the bound in either direction the connection closes 4029: nothing is ever dropped silently.
+ */
+import type { ServerWebSocket } from "bun";
+import { CloseCode } from "../../core/errors.ts";
+
+/** A frame as Bun hands it over: text as string, binary as bytes. */
+export type Frame = string | Buffer | ArrayBuffer | Uint8Array;
+
+/** What the relay needs from its owner (the hub): limits, accounting, registration. */
+export interface RelayOwner {
+  readonly maxFrameBytes: number;
+  readonly bufferBytes: number;
+  readonly rateLimit: number;
+  readonly upstreamConnectTimeoutMs: number;
+  reconnectReason(why: string): string;
+  /** Byte and frame counters (plain numbers; flushed into metrics by the hub). */
+  readonly stats: RelayStats;
+  added(d: RelayState): void;
+  removed(d: RelayState): void;
+  /** Opens the upstream socket (a seam so tests can count upstream opens). */
+  openUpstream(url: string, headers: Record<string, string>): WebSocket;
+}
+
+export interface RelayStats {
+  framesUp: number;
+  bytesUp: number;
+  framesDown: number;
+  bytesDown: number;
+}
+
+/** Where the relay dials, decided before the upgrade. */
+export interface UpstreamTarget {
+  nodeId: string;
+  host: string;
+  port: number;
+  token: string;
+}
+
+/** Per-connection state, kept in `ws.data`. The event functions are shared, not per-connection closures. */
+export interface RelayState {
+  readonly open: (ws: ServerWebSocket<RelayState>) => void;
+  readonly message: (ws: ServerWebSocket<RelayState>, msg: Frame) => void;
+  readonly drain: (ws: ServerWebSocket<RelayState>) => void;
+  readonly close: (ws: ServerWebSocket<RelayState>, code: number, reason: string) => void;
+  readonly owner: RelayOwner;
+  readonly id: number;
+  readonly roomCode: string;
+  readonly playerId: string;
+  readonly playerName: string;
+  /** Set when the upgrade only exists to deliver a close code the browser can see (bad token...). */
+  readonly reject: { code: number; reason: string } | undefined;
+  readonly target: UpstreamTarget | undefined;
+  client: ServerWebSocket<RelayState> | undefined;
+  upstream: WebSocket | undefined;
+  upstreamOpen: boolean;
+  /** Client frames waiting for the upstream to open. */
+  pending: Frame[];
+  pendingBytes: number;
+  /** Node frames waiting for the client to drain. */
+  downQueue: Frame[];
+  downBytes: number;
+  downPaused: boolean;
+  clientPaused: boolean;
+  resumeTimer: ReturnType<typeof setInterval> | undefined;
+  connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Frames from the client in the current rate window (reset by the hub's tick). */
+  frames: number;
+  /** Set per frame, cleared by the hub's tick after touching the node's activity. */
+  active: boolean;
+  closed: boolean;
+}
+
+let nextId = 1;
+
+/** A close reason that already names the reconnect delay ("... reconnect after 1000 ms"). */
+export const RECONNECT_AFTER_RE = /reconnect after (\d+) ms/;
+
+export function newRelayState(
+  owner: RelayOwner,
+  init: { roomCode: string; playerId: string; playerName: string; target?: UpstreamTarget; reject?: { code: number; reason: string } },
+): RelayState {
+  return {
+    open: onOpen,
+    message: onMessage,
+    drain: onDrain,
+    close: onClose,
+    owner,
+    id: nextId++,
+    roomCode: init.roomCode,
+    playerId: init.playerId,
+    playerName: init.playerName,
+    reject: init.reject,
+    target: init.target,
+    client: undefined,
+    upstream: undefined,
+    upstreamOpen: false,
+    pending: [],
+    pendingBytes: 0,
+    downQueue: [],
+    downBytes: 0,
+    downPaused: false,
+    clientPaused: false,
+    resumeTimer: undefined,
+    connectTimer: undefined,
+    frames: 0,
+    active: false,
+    closed: false,
+  };
+}
+
+/** Bytes of a frame (UTF-8 length for text). */
+export function frameBytes(f: Frame): number {
+  return typeof f === "string" ? Buffer.byteLength(f) : f.byteLength;
+}
+
+/** Close reasons are limited to 123 bytes on the wire. */
+function clip(reason: string): string {
+  return Buffer.byteLength(reason) <= 123 ? reason : Buffer.from(reason).subarray(0, 120).toString("utf8");
+}
+
+/** Close codes a peer may send (1005/1006/1015 are never on the wire). */
+function sendableCode(code: number): boolean {
+  return code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014 && code !== 1010) || (code >= 3000 && code <= 4999);
+}
+
+/** Closes both sides once; the client gets `code`, the node a normal close. */
+export function closeRelay(d: RelayState, code: number, reason: string): void {
+  if (d.closed) return;
+  d.closed = true;
+  cleanup(d);
+  try {
+    d.client?.close(code, clip(reason));
+  } catch {
+    /* already closed */
+  }
+  closeUpstream(d, 1000, "client gone");
+}
+
+function closeUpstream(d: RelayState, code: number, reason: string): void {
+  const up = d.upstream;
+  if (!up) return;
+  d.upstream = undefined;
+  try {
+    up.close(sendableCode(code) ? code : 1000, clip(reason));
+  } catch {
+    /* already closing */
+  }
+}
+
+function cleanup(d: RelayState): void {
+  if (d.connectTimer) clearTimeout(d.connectTimer);
+  if (d.resumeTimer) clearInterval(d.resumeTimer);
+  d.connectTimer = undefined;
+  d.resumeTimer = undefined;
+  d.pending = [];
+  d.downQueue = [];
+  d.owner.removed(d);
+}
+
+function onOpen(ws: ServerWebSocket<RelayState>): void {
+  const d = ws.data;
+  d.client = ws;
+  if (d.reject) {
+    // The upgrade happened only so a browser can read the code; nothing upstream was opened.
+    d.closed = true;
+    ws.close(d.reject.code, clip(d.reject.reason));
+    return;
+  }
+  const t = d.target!;
+  d.owner.added(d);
+  let up: WebSocket;
+  try {
+    up = d.owner.openUpstream(`ws://${t.host}:${t.port}/rooms/${d.roomCode}`, {
+      "X-Node-Token": t.token,
+      "X-Player-Id": d.playerId,
+      "X-Player-Name": d.playerName,
+    });
+  } catch {
+    closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream unavailable");
+    return;
+  }
+  up.binaryType = "arraybuffer";
+  d.upstream = up;
+  d.connectTimer = setTimeout(() => {
+    if (!d.upstreamOpen) closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream did not open in time");
+  }, d.owner.upstreamConnectTimeoutMs);
+
+  up.onopen = () => {
+    if (d.closed) return;
+    d.upstreamOpen = true;
+    if (d.connectTimer) clearTimeout(d.connectTimer);
+    d.connectTimer = undefined;
+    const q = d.pending;
+    d.pending = [];
+    d.pendingBytes = 0;
+    for (const f of q) up.send(f);
+    checkUpstreamPressure(d, up);
+  };
+
+  up.onmessage = (ev: MessageEvent) => {
+    if (d.closed) return;
+    const data = ev.data as string | ArrayBuffer;
+    const n = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+    if (n > d.owner.maxFrameBytes) {
+      closeRelay(d, CloseCode.TOO_LARGE, "frame from the game server exceeds MAX_FRAME_BYTES");
+      return;
+    }
+    const st = d.owner.stats;
+    st.framesDown++;
+    st.bytesDown += n;
+    d.active = true;
+    if (d.downPaused) {
+      queueDown(d, data, n);
+      return;
+    }
+    const r = ws.send(data);
+    if (r === -1) d.downPaused = true;
+    else if (r === 0) closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
+  };
+
+  up.onclose = (ev: CloseEvent) => {
+    if (d.closed) return;
+    d.upstream = undefined;
+    const wasOpen = d.upstreamOpen;
+    if (!wasOpen) {
+      closeRelay(d, CloseCode.UPSTREAM_ERROR, "game server unavailable");
+      return;
+    }
+    const code = ev.code;
+    if (code === CloseCode.RECONNECT || code === 1006 || code === 1001 || code === 1012) {
+      const given = typeof ev.reason === "string" && RECONNECT_AFTER_RE.test(ev.reason) ? ev.reason : d.owner.reconnectReason(code === 1006 ? "node lost" : "node draining");
+      closeRelay(d, CloseCode.RECONNECT, given);
+    } else if (code === 1000 || code === 1009 || code === 1011 || (code >= 4000 && code <= 4999)) {
+      closeRelay(d, code, ev.reason || "closed by game server");
+    } else {
+      closeRelay(d, CloseCode.UPSTREAM_ERROR, "game server closed unexpectedly");
+    }
+  };
+  up.onerror = () => {
+    /* onclose follows and decides the code */
+  };
+}
+
+function queueDown(d: RelayState, data: Frame, n: number): void {
+  d.downQueue.push(data);
+  d.downBytes += n;
+  if (d.downBytes + (d.client?.getBufferedAmount() ?? 0) > d.owner.bufferBytes) {
+    closeRelay(d, CloseCode.RATE_LIMITED, "client is not reading fast enough: buffer limit exceeded");
+  }
+}
+
+function onDrain(ws: ServerWebSocket<RelayState>): void {
+  const d = ws.data;
+  if (d.closed || !d.downPaused) return;
+  const q = d.downQueue;
+  let i = 0;
+  for (; i < q.length; i++) {
+    const f = q[i]!;
+    const r = ws.send(f);
+    d.downBytes -= frameBytes(f);
+    if (r === 0) {
+      closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
+      return;
+    }
+    if (r === -1) {
+      i++;
+      d.downQueue = q.slice(i);
+      return;
+    }
+  }
+  d.downQueue = [];
+  d.downBytes = 0;
+  d.downPaused = false;
+}
+
+function onMessage(ws: ServerWebSocket<RelayState>, msg: Frame): void {
+  const d = ws.data;
+  if (d.closed) return;
+  if (++d.frames > d.owner.rateLimit) {
+    closeRelay(d, CloseCode.RATE_LIMITED, "too many frames per second (WS_RATE_LIMIT)");
+    return;
+  }
+  d.active = true;
+  const n = typeof msg === "string" ? Buffer.byteLength(msg) : msg.byteLength;
+  const st = d.owner.stats;
+  st.framesUp++;
+  st.bytesUp += n;
+  const up = d.upstream;
+  if (!d.upstreamOpen || !up) {
+    d.pending.push(msg);
+    d.pendingBytes += n;
+    if (d.pendingBytes > d.owner.bufferBytes) closeRelay(d, CloseCode.RATE_LIMITED, "too much data before the game server answered");
+    return;
+  }
+  up.send(msg);
+  checkUpstreamPressure(d, up);
+}
+
+/** Pauses reading the client while the node is behind; resumes when it catches up. */
+function checkUpstreamPressure(d: RelayState, up: WebSocket): void {
+  const buffered = up.bufferedAmount;
+  if (buffered <= d.owner.bufferBytes / 2 || d.clientPaused) return;
+  if (buffered > d.owner.bufferBytes) {
+    closeRelay(d, CloseCode.RATE_LIMITED, "game server is not reading fast enough: buffer limit exceeded");
+    return;
+  }
+  d.clientPaused = true;
+  d.client?.pause();
+  // Bun's client WebSocket has no drain event: poll bufferedAmount only while paused.
+  d.resumeTimer = setInterval(() => {
+    if (d.closed || !d.upstream) return;
+    if (d.upstream.bufferedAmount <= d.owner.bufferBytes / 4) {
+      if (d.resumeTimer) clearInterval(d.resumeTimer);
+      d.resumeTimer = undefined;
+      d.clientPaused = false;
+      d.client?.resume();
+    }
+  }, 5);
+}
+
+function onClose(ws: ServerWebSocket<RelayState>, code: number, reason: string): void {
+  const d = ws.data;
+  if (d.closed) return;
+  d.closed = true;
+  cleanup(d);
+  // The node hears about the client at once (CONTRACT: within 1 s), with the client's code when sendable.
+  closeUpstream(d, code, reason || "client closed");
+}

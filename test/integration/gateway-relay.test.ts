@@ -1,0 +1,231 @@
+/**
+ * The WebSocket relay end to end: a real gateway, real Redis, real reference nodes.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { JwtAuthenticator } from "../../gateway/auth/jwt.ts";
+import { closedWithin, openSocket, startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
+import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
+
+describe.skipIf(!need("redis"))("gateway relay", () => {
+  let tr: TestRedis;
+  let gw: TestGateway;
+  let node: TestNode;
+
+  beforeAll(async () => {
+    tr = testRedis("gwrelay");
+    gw = await startTestGateway(tr.prefix, { maxFrameBytes: 64 * 1024 });
+    node = await startTestNode(gw.deps, { roomMode: "echo" });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await node?.stop();
+    await tr?.cleanup();
+  });
+
+  const connect = (room: string, token: string | undefined, via: "protocol" | "query" = "protocol") =>
+    via === "protocol" && token
+      ? openSocket(`${gw.wsUrl}/v1/connect?room=${encodeURIComponent(room)}`, ["bearer", token])
+      : openSocket(`${gw.wsUrl}/v1/connect?room=${encodeURIComponent(room)}${token ? `&token=${encodeURIComponent(token)}` : ""}`);
+
+  test("answers the bearer subprotocol and relays a frame", async () => {
+    const s = connect("room-basic", await gw.token());
+    await s.opened;
+    expect(s.ws.protocol).toBe("bearer");
+    s.ws.send("hello");
+    await s.waitMessages(1);
+    expect(s.messages[0]).toBe("hello");
+    s.ws.close();
+    await s.closed;
+  });
+
+  test("?token= works too", async () => {
+    const s = connect("room-query", await gw.token(), "query");
+    await s.opened;
+    s.ws.send(new Uint8Array([1, 2, 3]));
+    await s.waitMessages(1);
+    expect(new Uint8Array(s.messages[0] as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
+    s.ws.close();
+  });
+
+  test("every bad token kind closes 4001 and opens no upstream", async () => {
+    const good = await gw.token();
+    const [h, p, sig] = good.split(".") as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, "base64url").toString()) as Record<string, unknown>;
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, roles: ["admin"] })).toString("base64url")}.${sig}`;
+    const algNone = `${Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")}.${p}.`;
+    const other = new JwtAuthenticator({ alg: "HS256", secret: "another-secret-0123456789" }, 60_000);
+    const wrongSecret = (await other.sign({ sub: "p_x", name: "x", region: "local", roles: ["player"] }, Date.now())).token;
+    const expired = await gw.token("p_expired", ["player"], -60_000);
+    const cases: [string, string | undefined, "protocol" | "query"][] = [
+      ["missing", undefined, "query"],
+      ["garbage", "not.a.jwt", "query"],
+      ["tampered", tampered, "protocol"],
+      ["alg none", algNone, "query"],
+      ["wrong secret", wrongSecret, "protocol"],
+      ["expired", expired, "query"],
+    ];
+    const before = gw.app.decorator.gateway.hub.upstreamOpens;
+    for (const [name, token, via] of cases) {
+      const s = connect("room-auth", token, via);
+      const c = await closedWithin(s);
+      expect({ name, code: c.code }).toEqual({ name, code: 4001 });
+    }
+    expect(gw.app.decorator.gateway.hub.upstreamOpens).toBe(before);
+  });
+
+  test("bad room codes are refused before any lookup", async () => {
+    const token = await gw.token();
+    const before = gw.app.decorator.gateway.hub.upstreamOpens;
+    for (const room of ["", "abc", "../x", "a".repeat(33), "ro om", "rööm", "room/../../etc", "a%00bcd"]) {
+      const s = connect(room, token);
+      const c = await closedWithin(s);
+      expect({ room, code: c.code }).toEqual({ room, code: 4004 });
+    }
+    // 1 MB: refused by the HTTP layer (URI too long) or by the code check; never opened.
+    const huge = connect("x".repeat(1024 * 1024), token, "protocol");
+    const c = await closedWithin(huge);
+    expect(c.code).not.toBe(1000);
+    expect(gw.app.decorator.gateway.hub.upstreamOpens).toBe(before);
+    // Over plain HTTP the refusal is a contract error body.
+    const res = await fetch(`${gw.url}/v1/connect?room=..%2Fx`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("INVALID_ROOM_CODE");
+  });
+
+  test("a frame above MAX_FRAME_BYTES closes 1009", async () => {
+    const s = connect("room-big", await gw.token());
+    await s.opened;
+    s.ws.send(new Uint8Array(64 * 1024 + 1));
+    const c = await closedWithin(s);
+    expect(c.code).toBe(1009);
+  });
+
+  test("10,000 mixed text/binary frames arrive byte-exact and in order", async () => {
+    const s = connect("room-exact", await gw.token());
+    await s.opened;
+    const sent: (string | Uint8Array)[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      let f: string | Uint8Array;
+      switch (i % 5) {
+        case 0:
+          f = `{"a":  ${i}}`;
+          break;
+        case 1:
+          f = `  {"b" : [1,2 , 3], "i":${i} }  `;
+          break;
+        case 2:
+          f = `unicode ✓ 🚀 ${i}`;
+          break;
+        case 3:
+          f = new Uint8Array([i & 0xff, (i >> 8) & 0xff, 0, 255, 123, 34]);
+          break;
+        default:
+          f = new Uint8Array(Buffer.from(`{"looks":"json","i":${i}}`));
+      }
+      sent.push(f);
+    }
+    // Bounded windows keep the test inside the rate and buffer limits and measure nothing but order.
+    for (let i = 0; i < sent.length; i += 500) {
+      for (const f of sent.slice(i, i + 500)) s.ws.send(f);
+      await s.waitMessages(Math.min(i + 500, sent.length), 10_000);
+    }
+    expect(s.messages.length).toBe(10_000);
+    for (let i = 0; i < sent.length; i++) {
+      const want = sent[i]!;
+      const got = s.messages[i]!;
+      if (typeof want === "string") {
+        if (got !== want) throw new Error(`frame ${i}: got ${String(got)} want ${want}`);
+      } else {
+        if (typeof got === "string" || Buffer.compare(Buffer.from(got), Buffer.from(want)) !== 0) throw new Error(`binary frame ${i} differs`);
+      }
+    }
+    s.ws.close();
+  }, 30_000);
+
+  test("1,000 connect/disconnect cycles leave no upstream socket open", async () => {
+    const token = await gw.token();
+    for (let i = 0; i < 1000; i += 50) {
+      const batch = Array.from({ length: 50 }, (_, j) => connect(`cycle-${(i + j) % 7}x`, token));
+      await Promise.all(batch.map((s) => s.opened));
+      for (const s of batch) s.ws.close();
+      await Promise.all(batch.map((s) => s.closed));
+    }
+    await waitFor(() => node.server.health().players === 0, 3000, "node player count back to 0");
+    expect(node.server.health().players).toBe(0);
+    expect(gw.app.decorator.gateway.hub.size).toBe(0);
+  }, 60_000);
+
+  test("client close reaches the node within 1 s", async () => {
+    const s = connect("room-close", await gw.token());
+    await s.opened;
+    await waitFor(() => node.server.health().players === 1, 1000, "player on node");
+    const t0 = Date.now();
+    s.ws.close();
+    await waitFor(() => node.server.health().players === 0, 1000, "player gone from node");
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  test("a kick on the room-events channel closes that player's socket 4003", async () => {
+    const victim = "p_victim_1";
+    const a = connect("room-kick", await gw.token(victim));
+    const b = connect("room-kick", await gw.token("p_other_1"));
+    await Promise.all([a.opened, b.opened]);
+    await tr.redis.publish(tr.keys.roomEventsChannel, JSON.stringify({ type: "kick", roomCode: "room-kick", playerId: victim, at: Date.now() }));
+    const c = await closedWithin(a);
+    expect(c.code).toBe(4003);
+    b.ws.send("still here");
+    await b.waitMessages(1);
+    expect(b.messages[0]).toBe("still here");
+    b.ws.close();
+  });
+
+  test("per-connection frame rate above WS_RATE_LIMIT closes 4029", async () => {
+    const tr2 = testRedis("gwrate");
+    const g2 = await startTestGateway(tr2.prefix, { wsRateLimit: 20 });
+    const n2 = await startTestNode(g2.deps);
+    try {
+      const s = openSocket(`${g2.wsUrl}/v1/connect?room=room-rate`, ["bearer", await g2.token()]);
+      await s.opened;
+      for (let i = 0; i < 50; i++) s.ws.send(`m${i}`);
+      const c = await closedWithin(s);
+      expect(c.code).toBe(4029);
+    } finally {
+      await g2.stop();
+      await n2.stop();
+      await tr2.cleanup();
+    }
+  });
+
+  test("the node dying closes the client 4009 with a reconnect delay", async () => {
+    const tr3 = testRedis("gwdie");
+    const g3 = await startTestGateway(tr3.prefix);
+    const n3 = await startTestNode(g3.deps);
+    try {
+      const s = openSocket(`${g3.wsUrl}/v1/connect?room=room-die`, ["bearer", await g3.token()]);
+      await s.opened;
+      // The client is upgraded before the upstream opens; kill the node once the player is on it.
+      await waitFor(() => n3.server.health().players === 1, 2000, "player on node");
+      await n3.stop();
+      const c = await closedWithin(s);
+      expect(c.code).toBe(4009);
+      expect(c.reason).toMatch(/reconnect after \d+ ms/);
+    } finally {
+      await g3.stop();
+      await tr3.cleanup();
+    }
+  });
+
+  test("no ready node: 4013", async () => {
+    const tr4 = testRedis("gwnocap");
+    const g4 = await startTestGateway(tr4.prefix);
+    try {
+      const s = openSocket(`${g4.wsUrl}/v1/connect?room=room-none`, ["bearer", await g4.token()]);
+      const c = await closedWithin(s);
+      expect(c.code).toBe(4013);
+    } finally {
+      await g4.stop();
+      await tr4.cleanup();
+    }
+  });
+});

@@ -127,6 +127,19 @@ export interface Config {
   readonly joinWaitTimeoutMs: number;
   /** SCHEDULER_CONCURRENCY — jobs per worker at once. Default 8. */
   readonly schedulerConcurrency: number;
+  /** SCHEDULER_METRICS_PORT — the scheduler's Prometheus `/metrics` port; 0 = off. Default 9464. */
+  readonly schedulerMetricsPort: number;
+  /**
+   * SCHEDULER_LOCK_DURATION — BullMQ job lock, seconds; a job whose scheduler died is picked up by
+   * another replica after about this long (stalled-job recovery). Default 30.
+   */
+  readonly schedulerLockDurationMs: number;
+  /**
+   * STOP_NODES_ON_EXIT — the scheduler stops and deletes every node of the fleet when it exits.
+   * Default false: nodes belong to the fleet, not to one scheduler process (`npm start` sets it on a
+   * single machine so nothing is left behind).
+   */
+  readonly stopNodesOnExit: boolean;
 
   /** MAX_FRAME_BYTES — largest WebSocket frame relayed (1009 above). Default 1 MiB. */
   readonly maxFrameBytes: number;
@@ -337,6 +350,9 @@ export function loadConfig(env: Env): Config {
     scaleUpUtilization: r.num("SCALE_UP_UTILIZATION", 0.8, 0.01, 1),
     joinWaitTimeoutMs: r.seconds("JOIN_WAIT_TIMEOUT", 15),
     schedulerConcurrency: r.int("SCHEDULER_CONCURRENCY", 8, 1, 1000),
+    schedulerMetricsPort: r.port("SCHEDULER_METRICS_PORT", 9464),
+    schedulerLockDurationMs: r.seconds("SCHEDULER_LOCK_DURATION", 30, 1),
+    stopNodesOnExit: r.bool("STOP_NODES_ON_EXIT", false),
 
     maxFrameBytes: r.int("MAX_FRAME_BYTES", 1024 * 1024, 16),
     wsBufferBytes: r.int("WS_BUFFER_BYTES", 4 * 1024 * 1024, 1024),

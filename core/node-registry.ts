@@ -28,6 +28,12 @@ export class NodeNotFoundError extends Error {
   }
 }
 
+/** Condition of a conditional remove: the state (and optionally its timestamp) it must still be in. */
+export interface RemoveExpectation {
+  state: NodeState;
+  stateChangedAt?: number;
+}
+
 /** Fields that may change without a state transition. */
 export type NodePatch = Partial<Omit<NodeRecord, "id" | "state" | "stateChangedAt">>;
 
@@ -46,8 +52,12 @@ export interface NodeRegistry {
   update(nodeId: string, patch: NodePatch): Promise<boolean>;
   /** Records player activity on a node (heartbeats, frames). Never moves time backwards. */
   touchActivity(nodeId: string, now: number): Promise<void>;
-  /** Removes the node record (the node is deleted). Publishes a `to: undefined` event. Idempotent. */
-  remove(nodeId: string, now: number, reason?: string): Promise<boolean>;
+  /**
+   * Removes the node record (the node is deleted). Publishes a `to: undefined` event. Idempotent.
+   * With `expect`, removes only while the node is still in that state (and, when given, entered it
+   * at `stateChangedAt`) — so a delete decided on a stopped node cannot remove it after a wake.
+   */
+  remove(nodeId: string, now: number, reason?: string, expect?: RemoveExpectation): Promise<boolean>;
   /** Subscribes to node events; returns an unsubscribe function. */
   subscribe(fn: (e: NodeEvent) => void): Promise<() => Promise<void>>;
 }
@@ -116,9 +126,16 @@ redis.call('PUBLISH', KEYS[3], cjson.encode({type='node', nodeId=ARGV[1], to=st,
 return 1
 `;
 
-/** KEYS[1] node hash, KEYS[2] nodes set, KEYS[3] channel, KEYS[4] node rooms, KEYS[5] activity; ARGV[1] id, ARGV[2] now, ARGV[3] reason */
+/**
+ * KEYS[1] node hash, KEYS[2] nodes set, KEYS[3] channel, KEYS[4] node rooms, KEYS[5] activity;
+ * ARGV[1] id, ARGV[2] now, ARGV[3] reason, ARGV[4] expected state ("" any), ARGV[5] expected stateChangedAt ("" any)
+ */
 const REMOVE_LUA = `
 local st = redis.call('HGET', KEYS[1], 'state')
+if st and ARGV[4] ~= '' then
+  if st ~= ARGV[4] then return 0 end
+  if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'stateChangedAt') ~= ARGV[5] then return 0 end
+end
 local existed = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4], KEYS[5])
@@ -221,7 +238,7 @@ export class RedisNodeRegistry implements NodeRegistry {
     await this.redis.eval(TOUCH_LUA, 1, this.keys.node(nodeId), String(now));
   }
 
-  async remove(nodeId: string, now: number, reason = "deleted"): Promise<boolean> {
+  async remove(nodeId: string, now: number, reason = "deleted", expect?: RemoveExpectation): Promise<boolean> {
     const r = await this.redis.eval(
       REMOVE_LUA,
       5,
@@ -233,6 +250,8 @@ export class RedisNodeRegistry implements NodeRegistry {
       nodeId,
       String(now),
       reason,
+      expect?.state ?? "",
+      expect?.stateChangedAt === undefined ? "" : String(expect.stateChangedAt),
     );
     return r === 1;
   }
@@ -305,9 +324,10 @@ export class MemoryNodeRegistry implements NodeRegistry {
     if (n && now > n.lastActivityAt) n.lastActivityAt = now;
   }
 
-  async remove(nodeId: string, now: number, reason = "deleted"): Promise<boolean> {
+  async remove(nodeId: string, now: number, reason = "deleted", expect?: RemoveExpectation): Promise<boolean> {
     const n = this.nodes.get(nodeId);
     if (!n) return false;
+    if (expect && (n.state !== expect.state || (expect.stateChangedAt !== undefined && n.stateChangedAt !== expect.stateChangedAt))) return false;
     this.nodes.delete(nodeId);
     this.emit({ type: "node", nodeId, from: n.state, to: undefined, at: now, reason });
     return true;

@@ -7,12 +7,56 @@ import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
 import type { Keys } from "../core/keys.ts";
 import type { DrainJob, ReapJob, ScaleUpJob, WakeJob } from "../core/types.ts";
 
+/** What a per-node reap job does (see scheduler/policy/reap-plan.ts). */
+export type ReapStage = "shutdown" | "delete" | "orphan-instance" | "orphan-record";
+
+/**
+ * Job ids. BullMQ refuses ':' in custom ids, hence `__`. An id that names a node also names the
+ * state being acted on (`epoch`: the ms the node entered it) where the same action can recur in a
+ * node's life — a node woken and idle again needs a new shutdown job, while two replicas deciding
+ * the same shutdown still collide on one id.
+ */
 export const jobIds = {
   scaleUp: (requestId: string) => `scale-up__${requestId}`,
   drain: (nodeId: string) => `drain__${nodeId}`,
-  reap: (nodeId: string, stage: "shutdown" | "delete") => `reap__${nodeId}__${stage}`,
+  reap: (nodeId: string, stage: ReapStage, epoch?: number) => `reap__${nodeId}__${stage}${epoch === undefined ? "" : `__${epoch}`}`,
   wake: (nodeId: string, requestId: string) => `wake__${nodeId}__${requestId}`,
 };
+
+/** Job names on the queues (the BullMQ board shows them). */
+export const jobNames = {
+  scaleUp: "scale-up",
+  drain: "drain",
+  wake: "wake",
+  reapNode: "reap-node",
+  reapSweep: "reap-sweep",
+  autoscale: "autoscale",
+  health: "health",
+} as const;
+
+/** Job scheduler ids (BullMQ v6 job schedulers, not repeatable jobs). */
+export const schedulerIds = {
+  autoscale: "autoscale-tick",
+  health: "health-tick",
+  reapSweep: "reap-tick",
+} as const;
+
+/** A per-node reap job (the sweep job is a plain ReapJob with no nodeId). */
+export interface ReapNodeJob extends ReapJob {
+  nodeId: string;
+  stage: ReapStage;
+  /** The ms the node entered the state the decision was made on; the job acts only if unchanged. */
+  epoch: number;
+  reason: string;
+}
+
+export function isReapNodeJob(j: ReapJob): j is ReapNodeJob {
+  const r = j as Partial<ReapNodeJob>;
+  return typeof r.nodeId === "string" && typeof r.stage === "string" && typeof r.epoch === "number";
+}
+
+/** Data of the autoscale queue's jobs (ticks carry nothing). */
+export type TickJob = Record<string, never>;
 
 /** Default job options: retries with exponential backoff; finished jobs kept briefly for the board. */
 export const defaultJobOptions: JobsOptions = {
@@ -27,6 +71,8 @@ export interface SchedulerQueues {
   drain: Queue<DrainJob>;
   reap: Queue<ReapJob>;
   wake: Queue<WakeJob>;
+  /** The autoscaler and health-check ticks (job schedulers). */
+  autoscale: Queue<TickJob>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -37,12 +83,14 @@ export function createQueues(connection: ConnectionOptions, keys: Keys): Schedul
   const drain = new Queue<DrainJob>(keys.queues.drain, opts);
   const reap = new Queue<ReapJob>(keys.queues.reap, opts);
   const wake = new Queue<WakeJob>(keys.queues.wake, opts);
-  const all = () => [scaleUp, drain, reap, wake] as Queue[];
+  const autoscale = new Queue<TickJob>(keys.queues.autoscale, opts);
+  const all = () => [scaleUp, drain, reap, wake, autoscale] as Queue[];
   return {
     scaleUp,
     drain,
     reap,
     wake,
+    autoscale,
     all,
     async close() {
       await Promise.all(all().map((q) => q.close()));
@@ -63,17 +111,21 @@ export interface SchedulerClient {
 export function createSchedulerClient(queues: SchedulerQueues): SchedulerClient {
   return {
     async requestScaleUp(job) {
-      await queues.scaleUp.add("scale-up", job, { jobId: jobIds.scaleUp(job.requestId) });
+      if (!Number.isInteger(job.count) || job.count < 1) throw new RangeError(`scale-up count must be a positive integer, got ${job.count}`);
+      await queues.scaleUp.add(jobNames.scaleUp, job, { jobId: jobIds.scaleUp(job.requestId) });
     },
     async requestDrain(job) {
-      await queues.drain.add("drain", job, { jobId: jobIds.drain(job.nodeId) });
+      // The id dedupes a drain while it runs; removing it once done lets a node that was woken
+      // later be drained again (a kept completed job would swallow that add).
+      await queues.drain.add(jobNames.drain, job, { jobId: jobIds.drain(job.nodeId), removeOnComplete: true, removeOnFail: { age: 60, count: 1000 } });
     },
     async requestWake(job) {
-      await queues.wake.add("wake", job, { jobId: jobIds.wake(job.nodeId, job.requestId) });
+      await queues.wake.add(jobNames.wake, job, { jobId: jobIds.wake(job.nodeId, job.requestId) });
     },
     async queuedJobs() {
       const out: Record<string, number> = {};
-      for (const q of queues.all()) {
+      // Ticks are always scheduled; counting them would make an idle fleet look busy.
+      for (const q of queues.all().filter((q) => q !== queues.autoscale)) {
         const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized");
         out[q.name] = Object.values(c).reduce((a, b) => a + b, 0);
       }

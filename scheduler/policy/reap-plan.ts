@@ -45,7 +45,9 @@ export function reapPlan(s: FleetSnapshot, instances: readonly DriverNodeInfo[] 
     if (n.state === "unhealthy" && inState >= c.inactivityShutdownMs) {
       out.push({ kind: "shutdown", nodeId: n.id, epoch: n.stateChangedAt, reason: `unhealthy for ${Math.round(inState / 1000)} s` });
     } else if (n.state === "stopped" && now - (n.stoppedAt || n.stateChangedAt) >= c.cleanupDeleteMs) {
-      out.push({ kind: "delete", nodeId: n.id, epoch: n.stoppedAt || n.stateChangedAt, reason: `stopped for ${Math.round((now - (n.stoppedAt || n.stateChangedAt)) / 1000)} s` });
+      // Timed from stoppedAt (a refused wake keeps the original), but the epoch is the state's
+      // timestamp: the delete acts only if nothing moved the node since.
+      out.push({ kind: "delete", nodeId: n.id, epoch: n.stateChangedAt, reason: `stopped for ${Math.round((now - (n.stoppedAt || n.stateChangedAt)) / 1000)} s` });
     } else if (n.state === "stopping" && inState > c.nodeDrainMs + c.nodeStartTimeoutMs) {
       // The scheduler that was stopping it died; its job may be retried, but the record must not
       // stay `stopping` forever.

@@ -1,0 +1,44 @@
+/**
+ * The autoscaler tick (a BullMQ job scheduler every AUTOSCALE_INTERVAL): read the fleet, ask the
+ * pure policy (desiredNodes), log the decision with its reason, record it for the dashboard, and
+ * act — scale-up jobs for more nodes, drain jobs for surplus idle ones.
+ */
+import type { FleetSnapshot } from "../policy/desired-nodes.ts";
+import { desiredNodes, type ScaleDecision } from "../policy/desired-nodes.ts";
+import type { SchedulerContext } from "./context.ts";
+import { AUTOSCALER_REQUEST_PREFIX } from "./scale-up.ts";
+
+/** Everything the policy reads, in one consistent-enough snapshot. */
+export async function readFleetSnapshot(ctx: Pick<SchedulerContext, "registry" | "signals" | "scaleState">, now: number): Promise<FleetSnapshot> {
+  const [nodes, pendingJoins, state] = await Promise.all([ctx.registry.list(), ctx.signals.pendingJoins(now), ctx.scaleState.read()]);
+  const pendingStarts = await ctx.signals.pendingStarts(nodes);
+  return { nodes, pendingJoins, pendingStarts, floor: state.floor, lastScaleUpAt: state.lastScaleUpAt, lastScaleDownAt: state.lastScaleDownAt };
+}
+
+export async function processAutoscaleTick(ctx: SchedulerContext): Promise<ScaleDecision | { action: "skipped" }> {
+  // Ticks of one job scheduler do not overlap on one replica, but a slow tick on one replica and
+  // the next tick on another could; the lock keeps one decision in flight fleet-wide.
+  const release = await ctx.locks.tryTick("autoscale-tick", Math.max(5_000, 10 * ctx.config.autoscaleIntervalMs));
+  if (!release) return { action: "skipped" };
+  try {
+    const now = ctx.clock.now();
+    const snap = await readFleetSnapshot(ctx, now);
+    ctx.metrics.observeNodes(snap.nodes);
+    const d = desiredNodes(snap, ctx.config, now);
+    ctx.metrics.decisions.inc({ action: d.action });
+    if (d.action === "none") {
+      ctx.log.debug("autoscale: no change", { reason: d.reason });
+      return d;
+    }
+    ctx.log.info(`autoscale: ${d.action} ${d.count}`, { reason: d.reason, pendingJoins: snap.pendingJoins, pendingStarts: snap.pendingStarts, floor: snap.floor });
+    await ctx.scaleState.record({ at: now, action: d.action, count: d.count, reason: d.reason });
+    if (d.action === "up") {
+      await ctx.requests.scaleUp({ count: d.count, region: ctx.config.region, reason: `autoscale: ${d.reason}`, requestId: `${AUTOSCALER_REQUEST_PREFIX}${now}` });
+    } else {
+      for (const nodeId of d.nodeIds) await ctx.requests.drain({ nodeId, deadlineMs: ctx.config.drainDeadlineMs, reason: `autoscale: ${d.reason}` });
+    }
+    return d;
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The scheduler process: `npm run scheduler` (or a child of `npm start`). Wiring only — config from
+ * the environment (the one place that reads it), the node driver, then startScheduler. SIGINT /
+ * SIGTERM close it gracefully; nodes keep running (they belong to the fleet) unless
+ * STOP_NODES_ON_EXIT is set.
+ */
+import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { createLogger } from "../core/log.ts";
+import { chooseDriver } from "./fleet/choose-driver.ts";
+import { startScheduler } from "./start-scheduler.ts";
+
+export { startScheduler, type RunningScheduler, type StartSchedulerDeps } from "./start-scheduler.ts";
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const log = createLogger("scheduler", config.logLevel);
+  const driver = await chooseDriver(config, log);
+  const running = await startScheduler({ config, driver, log });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    running.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error("shutdown failed", { error: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+if (import.meta.main) await main();

@@ -8,7 +8,7 @@
  * compiled executable itself is not byte-reproducible (Bun stamps each compile), so the label keys
  * on the inputs; the executable's own hash is recorded too, for operators.
  */
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type Docker from "dockerode";
 import { dockerFromUrl, dockerStatus, readJsonLines } from "../scheduler/drivers/docker-connect.ts";
@@ -27,13 +27,16 @@ const REPO_ROOT = resolve(import.meta.dir, "..");
 const ENTRY = join(REPO_ROOT, "node/main.ts");
 
 export interface EnsureNodeImageOptions {
-  /** Image tag. Default `fleetgate-node:latest`. */
-  tag?: string;
+  /** Image tag (NODE_IMAGE). Default `fleetgate-node:latest`. */
+  image?: string;
   /** Engines that need the image (DOCKER_HOSTS entries). Default the local unix socket. */
   dockerHosts?: readonly string[];
   /** Rebuild even when an image with matching inputs exists. */
   force?: boolean;
-  /** Work directory for the executable and the build context. Default `<repo>/.data/node-image`. */
+  /**
+   * Work directory: a build context per call (removed afterwards) and the last compiled executable
+   * (`fleetgate-node`). Default `<repo>/.data/node-image`.
+   */
   outDir?: string;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
@@ -51,7 +54,7 @@ export interface NodeImageResult {
 /** Builds the node image on every engine that lacks an up-to-date one; returns what it did. */
 export async function ensureNodeImage(opts: EnsureNodeImageOptions = {}): Promise<NodeImageResult> {
   const t0 = performance.now();
-  const tag = opts.tag ?? DEFAULT_NODE_IMAGE;
+  const tag = opts.image ?? DEFAULT_NODE_IMAGE;
   const hosts = opts.dockerHosts?.length ? opts.dockerHosts : ["unix:///var/run/docker.sock"];
   const outDir = resolve(opts.outDir ?? join(REPO_ROOT, ".data/node-image"));
   const log = opts.log ?? (() => {});
@@ -74,17 +77,24 @@ export async function ensureNodeImage(opts: EnsureNodeImageOptions = {}): Promis
   }
   if (stale.length === 0) return { tag, engines, inputHash, ms: performance.now() - t0 };
 
-  const context = join(outDir, "context");
-  const { binaryHash, libs } = await compileInto(context, log, elapsed);
-  writeFileSync(join(context, "Dockerfile"), dockerfile(tag, inputHash, binaryHash));
-  log(`[${elapsed()}] context ready: ${IMAGE_BINARY_PATH} + ${libs.length} libraries (${libs.join(", ")})`);
+  // A context of its own per call: two set-up scripts building at once must not share one.
+  const context = join(outDir, `context-${process.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    const { binaryHash, libs } = await compileInto(context, log, elapsed);
+    writeFileSync(join(context, "Dockerfile"), dockerfile(tag, inputHash, binaryHash));
+    log(`[${elapsed()}] context ready: ${IMAGE_BINARY_PATH} + ${libs.length} libraries (${libs.join(", ")})`);
 
-  for (const { host, docker } of stale) {
-    await buildOn(docker, context, tag, (line) => log(`[${elapsed()}] ${host}: ${line}`));
-    const img = await inspectImage(docker, tag);
-    if (!img || img.labels[INPUT_HASH_LABEL] !== inputHash) throw new Error(`${host}: build finished but ${tag} is missing or has the wrong inputs`);
-    log(`[${elapsed()}] ${host}: built ${tag} ${img.id.slice(7, 19)} (${mb(img.size)})`);
-    engines.push({ dockerHost: host, built: true, imageId: img.id, sizeBytes: img.size });
+    for (const { host, docker } of stale) {
+      await buildOn(docker, context, tag, (line) => log(`[${elapsed()}] ${host}: ${line}`));
+      const img = await inspectImage(docker, tag);
+      if (!img || img.labels[INPUT_HASH_LABEL] !== inputHash) throw new Error(`${host}: build finished but ${tag} is missing or has the wrong inputs`);
+      log(`[${elapsed()}] ${host}: built ${tag} ${img.id.slice(7, 19)} (${mb(img.size)})`);
+      engines.push({ dockerHost: host, built: true, imageId: img.id, sizeBytes: img.size });
+    }
+    // Keep the last executable beside the contexts (runnable as is; rename is atomic).
+    renameSync(join(context, "rootfs", IMAGE_BINARY_PATH.slice(1)), join(outDir, IMAGE_BINARY_PATH.slice(1)));
+  } finally {
+    rmSync(context, { recursive: true, force: true });
   }
   return { tag, engines, inputHash, ms: performance.now() - t0 };
 }

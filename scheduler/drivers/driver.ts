@@ -60,6 +60,21 @@ export interface NodeDriver {
   close(): Promise<void>;
 }
 
+/**
+ * How long a node's closing players may take after its drain deadline: the reference node waits up
+ * to this long for the close handshakes of the players it closed with 4009 before it exits.
+ */
+export const NODE_CLOSE_GRACE_MS = 1000;
+
+/**
+ * The grace to give `stop` so a node can finish its SIGTERM drain and exit 0: DRAIN_SECONDS, the
+ * close handshakes, and a margin for process exit. A grace of just DRAIN_SECONDS SIGKILLs the node
+ * at the moment it starts telling players to reconnect (they would see 1006, not 4009).
+ */
+export function stopGraceMs(drainSeconds: number, marginMs = 1000): number {
+  return Math.ceil(drainSeconds * 1000) + NODE_CLOSE_GRACE_MS + marginMs;
+}
+
 export class DriverError extends Error {
   constructor(
     message: string,

@@ -18,7 +18,7 @@ const run = crypto.randomUUID().slice(0, 6);
 const docker = new Docker({ socketPath: "/var/run/docker.sock" });
 
 let imageReady: Promise<unknown> | undefined;
-const image = () => (imageReady ??= ensureNodeImage({ tag: IMAGE }));
+const image = () => (imageReady ??= ensureNodeImage({ image: IMAGE }));
 
 /** Removes every container of a test fleet, whatever state it is in. */
 async function sweep(fleet: string): Promise<number> {

@@ -70,7 +70,7 @@ describe.skipIf(!hasDocker)("node as a container (offline image)", () => {
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
   const label = `fgtest-contract-${crypto.randomUUID().slice(0, 6)}`;
   beforeAll(async () => {
-    await ensureNodeImage({ tag: IMAGE });
+    await ensureNodeImage({ image: IMAGE });
   }, 120_000);
   afterAll(async () => {
     const list = await docker.listContainers({ all: true, filters: { label: [`fleetgate.test=${label}`] } });

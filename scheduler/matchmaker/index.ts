@@ -23,6 +23,10 @@ export interface MatchmakerDeps {
   newRedis: () => Redis;
   clock: Clock;
   log: Logger;
+  /** Called after every tick with what it did (tests, the benchmark, metrics). */
+  onTick?: (result: MatchPassResult, worker: string) => void;
+  /** A name for this worker in logs and `onTick`. Default: `matchmaker`. */
+  name?: string;
 }
 
 /** The job scheduler's id: one per deployment, shared by every replica. */
@@ -62,6 +66,7 @@ export async function runTick(store: TicketStore, config: Config, clock: Clock):
 
 export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): Promise<void> }> {
   const log = deps.log.child("matchmaker");
+  const name = deps.name ?? "matchmaker";
   const store = new TicketStore(deps);
   const queueConn = deps.newRedis();
   const workerConn = deps.newRedis();
@@ -75,7 +80,8 @@ export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): 
     deps.keys.queues.matchmaker,
     async () => {
       const r = await runTick(store, deps.config, deps.clock);
-      if (r.rooms || r.expired || r.lost) log.debug("tick", { ...r });
+      if (r.rooms || r.expired || r.lost) log.debug("tick", { worker: name, ...r });
+      deps.onTick?.(r, name);
       return r;
     },
     { connection: workerConn, prefix: deps.keys.bullPrefix, concurrency: 1 },

@@ -59,9 +59,9 @@ export class TicketStore {
     return this.deps.keys;
   }
 
-  /** How long a ticket's record stays readable after it is matched, cancelled or expired. */
+  /** How long a ticket's record stays readable after it is matched (ROOM_RETENTION, like finished rooms). */
   private get retentionMs(): number {
-    return this.deps.config.ticketTtlMs;
+    return this.deps.config.roomRetentionMs;
   }
 
   /** Enqueues a ticket for `playerId`; 409 ALREADY_QUEUED when the player has a live one. */

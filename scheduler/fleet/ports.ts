@@ -201,7 +201,16 @@ export class MemoryPortAllocator implements PortAllocator {
     private readonly registry: Pick<NodeRegistry, "list">,
   ) {}
 
-  async reserve(nodeId: string, now: number): Promise<Reservation> {
+  /** Reservations run one at a time, as the Lua script does in Redis. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  reserve(nodeId: string, now: number): Promise<Reservation> {
+    const run = this.queue.then(() => this.reserveNow(nodeId, now));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async reserveNow(nodeId: string, now: number): Promise<Reservation> {
     for (const [p, v] of this.ports) if (v.nodeId === nodeId) return { ok: true, port: p, existing: true };
     const live = await this.liveCount();
     if (live >= this.range.maxServers) return { ok: false, reason: "max-servers", live };

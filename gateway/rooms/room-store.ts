@@ -198,15 +198,16 @@ export class RoomStore {
   /** The room record, or undefined. Only rooms created by this store count (a hash with `state`). */
   async get(code: string): Promise<RoomRecord | undefined> {
     const k = this.keys;
-    const [h, players, votes] = (await this.redis
+    const [h, players, votes, nodeId] = (await this.redis
       .multi()
       .hgetall(k.room(code))
       .hgetall(k.roomPlayers(code))
       .smembers(k.roomVotes(code))
+      .get(k.roomNode(code))
       .exec())!.map(([err, v]) => {
       if (err) throw err;
       return v;
-    }) as [Record<string, string>, Record<string, string>, string[]];
+    }) as [Record<string, string>, Record<string, string>, string[], string | null];
     if (!h.state) return undefined;
     const num = (v: string | undefined) => (v === undefined || v === "" ? null : Number(v));
     return {
@@ -220,7 +221,8 @@ export class RoomStore {
         .map(([p]) => p),
       maxPlayers: Number(h.maxPlayers ?? 0),
       hostId: h.hostId ?? "",
-      nodeId: h.nodeId ? h.nodeId : null,
+      // Placement (gateway/placement) owns room → node; the room is placed on its first connect.
+      nodeId: nodeId ?? null,
       createdAt: Number(h.createdAt ?? 0),
       settings: parseJson<Record<string, unknown>>(h.settings, {}),
       passwordHash: h.passwordHash ?? "",

@@ -8,7 +8,7 @@
  * - Public rooms: a seated player may connect, with or without a token.
  * - Private rooms: a valid seat token bound to this room and player is required, and the player
  *   must still be seated; knowing the code is not enough.
- * - Not seated: 4008 when the room is full, else 4003 (join over HTTP first).
+ * - Not seated: 4008 when a public room is full, else 4003 (join over HTTP first).
  */
 import { CloseCode } from "../../core/errors.ts";
 import { ROOM_CODE_RE } from "../../core/keys.ts";
@@ -26,7 +26,8 @@ export function createSeatChecker(deps: Pick<GatewayDeps, "redis" | "keys" | "cl
       if (s.state === "completed") return { ok: false, close: CloseCode.UNKNOWN_ROOM, reason: "room closed" };
       if (s.banned) return { ok: false, close: CloseCode.NOT_SEATED, reason: "kicked" };
       if (!s.seated) {
-        if (s.count >= s.maxPlayers) return { ok: false, close: CloseCode.ROOM_FULL, reason: "room full" };
+        // A private room says nothing about its seats to someone who has none.
+        if (s.visibility === "public" && s.count >= s.maxPlayers) return { ok: false, close: CloseCode.ROOM_FULL, reason: "room full" };
         return { ok: false, close: CloseCode.NOT_SEATED, reason: "not seated: join the room first" };
       }
       if (s.visibility === "public") return { ok: true };

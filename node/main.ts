@@ -6,7 +6,7 @@
 import { ConfigError } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { parseNodeEnv, type NodeEnv } from "./node-env.ts";
-import { startNodeServer } from "./server.ts";
+import { startNodeServer, type NodeServer } from "./server.ts";
 
 let env: NodeEnv;
 try {
@@ -20,26 +20,28 @@ try {
 }
 
 const log = createLogger("node", env.logLevel);
-let server;
-try {
-  server = startNodeServer({
-    nodeId: env.nodeId,
-    port: env.port,
-    hostname: env.host,
-    maxRooms: env.maxRooms,
-    maxPlayers: env.maxPlayers,
-    token: env.token,
-    roomMode: env.roomMode,
-    reconnectDelayMs: env.reconnectDelayMs,
-    logger: log,
-  });
-} catch (err) {
-  // Typically the port is taken; say so plainly and exit non-zero so the driver sees a failed start.
-  log.error("cannot listen", { host: env.host, port: env.port, error: err instanceof Error ? err.message : String(err) });
-  process.exit(3);
+
+function listen(e: NodeEnv): NodeServer {
+  try {
+    return startNodeServer({
+      nodeId: e.nodeId,
+      port: e.port,
+      hostname: e.host,
+      maxRooms: e.maxRooms,
+      maxPlayers: e.maxPlayers,
+      token: e.token,
+      roomMode: e.roomMode,
+      reconnectDelayMs: e.reconnectDelayMs,
+      logger: log,
+    });
+  } catch (err) {
+    // Typically the port is taken: say so plainly and exit non-zero so the driver sees a failed start.
+    log.error("cannot listen", { host: e.host, port: e.port, error: err instanceof Error ? err.message : String(err) });
+    process.exit(3);
+  }
 }
 
-const node = server;
+const node = listen(env);
 let shuttingDown = false;
 const shutdown = (signal: string) => {
   if (shuttingDown) return;

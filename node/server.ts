@@ -171,9 +171,10 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
         return jsonResponse(200, health());
       }
       if (!path.startsWith(ROOM_PATH_PREFIX)) return errorResponse(404, "NOT_FOUND", "unknown path");
+      // The token first: a caller without it learns nothing, not even whether a room code is valid.
+      if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
       const room = path.slice(ROOM_PATH_PREFIX.length);
       if (!ROOM_CODE_RE.test(room)) return errorResponse(400, "BAD_ROOM_CODE", "room code must be 4-32 characters of [A-Za-z0-9_-]");
-      if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return errorResponse(426, "UPGRADE_REQUIRED", "WebSocket upgrade required");
       const playerId = req.headers.get("x-player-id") ?? "";
       if (playerId === "" || playerId.length > MAX_PLAYER_HEADER) return errorResponse(400, "BAD_PLAYER_ID", "X-Player-Id is required (at most 256 characters)");

@@ -239,9 +239,13 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     server = Bun.serve({
       hostname: config.host,
       port: config.schedulerMetricsPort,
-      fetch(req) {
+      async fetch(req) {
         const path = new URL(req.url).pathname;
-        if (path === "/metrics") return new Response(metrics.registry.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+        if (path === "/metrics") {
+          // Nodes by state as of this scrape, not of the last tick.
+          await registry.list().then(metrics.observeNodes, () => {});
+          return new Response(metrics.registry.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+        }
         if (path === "/health") return Response.json({ status: "ok" });
         return Response.json({ error: { code: "NOT_FOUND", message: "not found" } }, { status: 404 });
       },

@@ -34,8 +34,15 @@ export interface DockerDriverOptions {
   dockerHosts?: readonly string[];
   /** `host` (default) or `bridge`. */
   network?: DockerNetworkMode;
-  /** Host mode: the address nodes bind; bridge: where ports are published. Default 127.0.0.1. */
+  /**
+   * Host mode: the address nodes of local (unix://) engines bind; bridge: where their ports are
+   * published. Default 127.0.0.1. It names an address of this machine, so it does not apply to
+   * remote (tcp://) engines: nodes there bind 0.0.0.0 (protected by their NODE_TOKEN) unless
+   * `bindAddresses` names an address for that engine.
+   */
   bindAddress?: string;
+  /** Bind address per DOCKER_HOSTS entry (e.g. a remote host's private-network address). */
+  bindAddresses?: Readonly<Record<string, string>>;
   /**
    * Address to dial nodes of an engine at, by DOCKER_HOSTS entry. Default: for a unix socket the
    * bind address (127.0.0.1 when binding 0.0.0.0), for tcp:// the engine's host name.
@@ -54,6 +61,9 @@ export interface DockerDriverOptions {
 interface Engine {
   url: string;
   docker: Docker;
+  /** Address nodes on this engine bind (host mode) or are published on (bridge). */
+  bind: string;
+  /** Address this machine dials nodes on this engine at. */
   advertise: string;
 }
 
@@ -71,7 +81,6 @@ export class DockerDriver implements NodeDriver {
   private readonly image: string;
   private readonly engines: Engine[];
   private readonly network: DockerNetworkMode;
-  private readonly bindAddress: string;
   private readonly memoryBytes: number;
   private readonly nanoCpus: number;
   private readonly clock: Clock;
@@ -83,17 +92,15 @@ export class DockerDriver implements NodeDriver {
     this.fleet = opts.fleet;
     this.image = opts.image;
     this.network = opts.network ?? "host";
-    this.bindAddress = opts.bindAddress ?? "127.0.0.1";
     this.memoryBytes = Math.round((opts.memoryMb ?? 256) * 1024 * 1024);
     this.nanoCpus = Math.round((opts.cpus ?? 1) * 1e9);
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger ?? silentLogger;
     const urls = opts.dockerHosts?.length ? opts.dockerHosts : ["unix:///var/run/docker.sock"];
-    const localDial = this.bindAddress === "0.0.0.0" || this.bindAddress === "::" ? "127.0.0.1" : this.bindAddress;
     this.engines = urls.map((url) => ({
       url,
       docker: opts.clients?.[url] ?? dockerFromUrl(url),
-      advertise: opts.advertiseHosts?.[url] ?? (url.startsWith("unix://") ? localDial : new URL(url.replace(/^tcp:/, "http:")).hostname),
+      ...engineAddresses(url, opts.bindAddress ?? "127.0.0.1", opts.bindAddresses?.[url], opts.advertiseHosts?.[url]),
     }));
   }
 
@@ -224,7 +231,7 @@ export class DockerDriver implements NodeDriver {
       PORT: String(spec.port),
       // Host networking: bind only the configured address. Bridge: all interfaces of the container's
       // own namespace; the publish below decides what the outside sees.
-      HOST: host ? this.bindAddress : "0.0.0.0",
+      HOST: host ? engine.bind : "0.0.0.0",
       MAX_ROOMS: String(spec.maxRooms),
       MAX_PLAYERS: String(spec.maxPlayers),
       NODE_TOKEN: spec.token,
@@ -249,7 +256,7 @@ export class DockerDriver implements NodeDriver {
         StopSignal: "SIGTERM",
         HostConfig: {
           NetworkMode: host ? "host" : "bridge",
-          ...(host ? {} : { PortBindings: { [portKey]: [{ HostIp: this.bindAddress, HostPort: String(spec.port) }] } }),
+          ...(host ? {} : { PortBindings: { [portKey]: [{ HostIp: engine.bind, HostPort: String(spec.port) }] } }),
           Memory: this.memoryBytes,
           NanoCpus: this.nanoCpus,
           RestartPolicy: { Name: "no" },
@@ -375,6 +382,19 @@ export function pickEngine(runningCounts: ReadonlyArray<number | undefined>): nu
     if (b === undefined || n < b) best = i;
   });
   return best;
+}
+
+/**
+ * Where nodes of one engine bind and where this machine dials them. Local engines use the bind
+ * address (dialled at 127.0.0.1 when it is a wildcard); remote engines bind their own wildcard
+ * unless told otherwise and are dialled at the engine's host name.
+ */
+export function engineAddresses(url: string, bindAddress: string, bindOverride?: string, advertiseOverride?: string): { bind: string; advertise: string } {
+  const local = url.startsWith("unix://");
+  const bind = bindOverride ?? (local ? bindAddress : "0.0.0.0");
+  const wildcard = bind === "0.0.0.0" || bind === "::";
+  const dial = !wildcard ? bind : local ? "127.0.0.1" : new URL(url.replace(/^tcp:/, "http:")).hostname;
+  return { bind, advertise: advertiseOverride ?? dial };
 }
 
 function checkNodeId(nodeId: string): void {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DriverError } from "../../scheduler/drivers/driver.ts";
-import { classify, demuxDockerLogs, pickEngine } from "../../scheduler/drivers/docker-driver.ts";
+import { classify, demuxDockerLogs, engineAddresses, pickEngine } from "../../scheduler/drivers/docker-driver.ts";
 import { parseLdd } from "../../node/image.ts";
 
 describe("pickEngine: the engine with the fewest running fleet containers", () => {
@@ -53,4 +53,19 @@ describe("parseLdd", () => {
     ].join("\n");
     expect(parseLdd(out)).toEqual(["/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libm.so.6", "/lib64/ld-linux-x86-64.so.2"]);
   });
+});
+
+describe("engineAddresses: where nodes bind and where they are dialled", () => {
+  const cases: Array<[string, string, string | undefined, string | undefined, { bind: string; advertise: string }]> = [
+    ["unix://default", "127.0.0.1", undefined, undefined, { bind: "127.0.0.1", advertise: "127.0.0.1" }],
+    ["unix://wildcard", "0.0.0.0", undefined, undefined, { bind: "0.0.0.0", advertise: "127.0.0.1" }],
+    ["tcp://10.0.0.7:2375", "127.0.0.1", undefined, undefined, { bind: "0.0.0.0", advertise: "10.0.0.7" }],
+    ["tcp://10.0.0.7:2375", "127.0.0.1", "10.0.0.7", undefined, { bind: "10.0.0.7", advertise: "10.0.0.7" }],
+    ["https://docker-b.internal:2376", "127.0.0.1", undefined, "b.lan", { bind: "0.0.0.0", advertise: "b.lan" }],
+  ];
+  for (const [url, bind, over, adv, want] of cases)
+    test(`${url} (bind ${bind}${over ? `, override ${over}` : ""})`, () => {
+      const u = url.startsWith("unix://") ? "unix:///var/run/docker.sock" : url;
+      expect(engineAddresses(u, bind, over, adv)).toEqual(want);
+    });
 });

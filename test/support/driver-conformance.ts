@@ -6,8 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { RoomMode } from "../../core/config.ts";
 import type { NodeDriver, NodeHandle, NodeSpec } from "../../scheduler/drivers/driver.ts";
-import { freePort } from "./services.ts";
-import { connectPlayer, frameBytes, getHealth, upgradeStatus, waitHealth, type TestPlayer } from "./node-harness.ts";
+import { connectPlayer, freeLoopbackPort, frameBytes, getHealth, upgradeStatus, waitHealth, type TestPlayer } from "./node-harness.ts";
 
 export interface DriverConformanceOptions {
   /** How long a started node may take to answer /health ready. */
@@ -36,7 +35,7 @@ export function runDriverConformance(name: string, makeDriver: () => NodeDriver 
 
     const spec = (over: Partial<NodeSpec> = {}): NodeSpec => ({
       nodeId: `cf${run}-${++seq}`,
-      port: (opts.port ?? freePort)(),
+      port: (opts.port ?? freeLoopbackPort)(),
       token: TOKEN,
       maxRooms: 10,
       maxPlayers: 50,

@@ -173,3 +173,11 @@ export async function waitHealth(node: NodeAddress, timeoutMs: number, state = "
 export function frameBytes(f: Frame): Uint8Array {
   return typeof f === "string" ? new TextEncoder().encode(f) : f;
 }
+
+/** A free TCP port on 127.0.0.1 (bound and released; same as services.ts freePort, without its probes). */
+export function freeLoopbackPort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = s.port;
+  s.stop(true);
+  return p;
+}

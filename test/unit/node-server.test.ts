@@ -50,6 +50,9 @@ describe("node server", () => {
     );
     expect(results.filter((r) => r === 101).length).toBe(2);
     expect(results.filter((r) => r === 503).length).toBe(4);
+    // The accepted sockets were closed right after their 101: the seats come back.
+    for (let i = 0; i < 100 && s.health().players > 0; i++) await Bun.sleep(20);
+    expect(s.health()).toMatchObject({ players: 0, rooms: 0 });
   });
 
   test("racing upgrades for the last room: exactly MAX_ROOMS rooms open", async () => {

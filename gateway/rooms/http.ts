@@ -16,7 +16,7 @@ export const MAX_BODY_BYTES = 32 * 1024;
 export function errorResponse(code: unknown, error: unknown): Response {
   let err: unknown = error;
   if (!(error instanceof AppError)) {
-    if (code === "PARSE") err = badRequest("INVALID_JSON", "request body is not valid JSON");
+    if (code === "PARSE") err = badRequest("BAD_JSON", "request body is not valid JSON");
     else if (code === "VALIDATION") err = badRequest("VALIDATION", "request is not valid");
     else if (code === "NOT_FOUND") err = new AppError(404, "NOT_FOUND", "no such route");
   }

@@ -184,7 +184,7 @@ export class RoomStore {
     for (let i = 0; i < CODE_ATTEMPTS; i++) {
       const code = generateRoomCode();
       const fields = RoomStore.initialFields(code, input, now);
-      const ok = await scripts.create.run(this.redis, this.roomScriptKeys(code, input.mode, input.region, this.keys.rooms), [
+      const ok = await scripts.create.run(this.redis, this.roomScriptKeys(code, input.mode, input.region, this.keys.roomNode(code)), [
         ...this.baseArgs(code, now),
         fields.length,
         ...fields.flat(),

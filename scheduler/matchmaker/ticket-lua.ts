@@ -77,7 +77,7 @@ return 0
  *
  * KEYS[1] room hash, KEYS[2] room players, KEYS[3] live rooms set,
  *   then per ticket i (0-based) KEYS[4+3i] ticket, KEYS[5+3i] player's ticket, KEYS[6+3i] seat token,
- *   then the queue zsets.
+ *   then the queue zsets, then (last) the room's room → node key (an ad-hoc room using the code).
  * ARGV[1] now, [2] room code, [3] ticket count n, [4] ticket TTL, [5] seat-token TTL, [6] retention
  *   of a matched ticket record, [7] room field count f, then f name/value pairs,
  *   then per ticket: id, playerId, team, seat-token id, seat-token value, queue index (1-based among the queue keys).
@@ -85,7 +85,7 @@ return 0
  */
 export const CLAIM_MATCH = `
 local now, n, ttl = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'CODE_TAKEN'} end
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {'CODE_TAKEN'} end
 local nf = tonumber(ARGV[7])
 local base = 8 + nf * 2
 local qbase = 3 + n * 3

@@ -208,8 +208,7 @@ export class DockerDriver implements NodeDriver {
     const found = await this.locate(nodeId);
     if (!found) return "";
     try {
-      const raw = (await found.container.logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer | string;
-      const buf = typeof raw === "string" ? Buffer.from(raw, "binary") : raw;
+      const buf: Buffer = await found.container.logs({ stdout: true, stderr: true, follow: false, tail: tailLines });
       return found.info.Config.Tty ? buf.toString("utf8") : demuxDockerLogs(buf);
     } catch (err) {
       throw classify(err, `logs of ${this.containerName(nodeId)}`);

@@ -98,7 +98,7 @@ describe.skipIf(!hasDocker)("node as a container (offline image)", () => {
     await c.start();
     const { StatusCode } = (await c.wait()) as { StatusCode: number };
     expect(StatusCode).toBe(2);
-    const logs = ((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).toString("utf8");
+    const logs = (await c.logs({ stdout: true, stderr: true, follow: false })).toString("utf8");
     expect(logs).toContain("NODE_ID is required");
   }, 20_000);
 

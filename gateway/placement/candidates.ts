@@ -23,9 +23,11 @@ export function placementCandidates(nodes: readonly NodeRecord[], region?: strin
 
 /**
  * Whether a room placed on a node in this state is still live there. A draining node keeps its
- * rooms until its deadline (players already in the room are there); only a node that is gone,
- * stopping or stopped has lost its rooms, and only then may the room be placed again.
+ * rooms until its deadline (players already in the room are there). A node that is gone,
+ * stopping, stopped or unhealthy has lost them: `unhealthy` means HEALTH_CHECK_FAILURES checks in
+ * a row went unanswered, so its players were cut off (4009) and reconnect — to a new placement,
+ * or they would retry a dead node until it is reaped.
  */
 export function placementIsLive(n: Pick<NodeRecord, "state"> | undefined): boolean {
-  return n !== undefined && n.state !== "stopping" && n.state !== "stopped";
+  return n !== undefined && (n.state === "ready" || n.state === "draining" || n.state === "starting");
 }

@@ -51,7 +51,10 @@ export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessi
         const s = await svc.sessions.get(body.sessionId, now);
         if (!s || s.playerId !== claims.sub) throw sessionNotFound();
         if (!(await svc.sessions.beat(s.sessionId, now))) throw sessionNotFound();
-        await deps.nodes.touchActivity(s.nodeId, now);
+        // The room may have been placed again since the join (its first node died): keep the
+        // node that serves it now alive.
+        const current = (await deps.redis.get(deps.keys.roomNode(s.roomCode))) ?? s.nodeId;
+        await deps.nodes.touchActivity(current, now);
         set.status = 204;
         return undefined;
       },

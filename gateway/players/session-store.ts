@@ -139,6 +139,9 @@ async function releaseClaimed(redis: Redis, keys: Keys, sessionId: string, maxEx
   const s = decode(pairs(flat));
   if (!s) return true;
   await releasePlacement(redis, keys, s.roomCode, s.nodeId, s.sessionId);
+  // The room may have been placed again after its first node died (a reconnect): forget that too.
+  const current = await redis.get(keys.roomNode(s.roomCode));
+  if (current && current !== s.nodeId) await releasePlacement(redis, keys, s.roomCode, current, "");
   await redis.eval(UNPOINT_LUA, 1, keys.playerSession(s.playerId), s.sessionId);
   return true;
 }

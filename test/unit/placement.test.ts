@@ -111,7 +111,7 @@ describe("placementCandidates", () => {
     ["ready", true],
     ["draining", true],
     ["starting", true],
-    ["unhealthy", true],
+    ["unhealthy", false],
     ["stopping", false],
     ["stopped", false],
   ] as const)("a placement on a %s node is live: %p", (state, live) => {

@@ -72,6 +72,18 @@ describe.skipIf(!hasDocker)("DockerDriver specifics", () => {
     expect(logs).not.toContain("\u0001\u0000\u0000\u0000"); // no stream headers left
   }, 30_000);
 
+  test("a new driver (scheduler restart) finds the fleet's containers by label and name", async () => {
+    const h = await driver.start(spec("survivor"));
+    await waitHealth(h, 5000);
+    const restarted = new DockerDriver({ fleet, image: IMAGE });
+    expect(await restarted.inspect("survivor")).toMatchObject({ ref: h.ref, running: true, port: h.port });
+    expect((await restarted.list()).some((n) => n.nodeId === "survivor" && n.running)).toBe(true);
+    // Idempotent across the restart: the running container, not a second one.
+    expect((await restarted.start(spec("survivor", h.port))).ref).toBe(h.ref);
+    await restarted.remove("survivor");
+    expect(await driver.inspect("survivor")).toBeUndefined();
+  }, 30_000);
+
   test("a missing image is a non-retryable DriverError", async () => {
     const bad = new DockerDriver({ fleet, image: `fleetgate-missing-${run}:nope` });
     const err = await bad.start(spec("noimage")).catch((e: unknown) => e);

@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { resolveJwtSecret } from "../core/secrets.ts";
 import { dockerAnswers, ensureRedis, have, type RedisHandle } from "./services.ts";
 
 const root = resolve(import.meta.dir, "..");
@@ -83,8 +84,7 @@ if (driver === "auto" || driver === "docker") {
 }
 say(`node driver: ${driver}${driver === "process" ? " (no Docker engine answered; game-server nodes run as local processes)" : ` (image ${config.nodeImage})`}`);
 
-const { loadOrCreateSecret } = (await import(resolve(root, "core/secrets.ts"))) as { loadOrCreateSecret: (path: string) => string };
-const jwtSecret = config.jwtSecret ?? loadOrCreateSecret(resolve(config.dataDir, "jwt-secret"));
+const jwtSecret = resolveJwtSecret(config);
 
 const withHaproxy = have("haproxy");
 const childEnv: Record<string, string> = {

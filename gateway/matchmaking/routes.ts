@@ -16,9 +16,8 @@ import { Elysia } from "elysia";
 import { badRequest } from "../../core/errors.ts";
 import { RoomStore } from "../rooms/room-store.ts";
 import { TicketStore } from "../../scheduler/matchmaker/ticket-store.ts";
-import { requireClaims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
-import { bodyObject, connectUrl, errorResponse, NAME_RE, optNumber, optString, reqString } from "../rooms/http.ts";
+import { bodyObject, connectUrl, errorResponse, NAME_RE, optNumber, optString, reqString, requirePlayer } from "../rooms/http.ts";
 
 export type MatchmakingDeps = Pick<GatewayDeps, "redis" | "keys" | "clock" | "config" | "auth">;
 
@@ -36,7 +35,7 @@ export function matchmakingRoutes(deps: MatchmakingDeps) {
   return new Elysia({ name: "matchmakingRoutes" })
     .onError(({ code, error }) => errorResponse(code, error))
     .post("/v1/matchmaking/tickets", async ({ request, body, set }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const o = bodyObject(request, body);
       const mode = reqString(o, "mode", NAME_RE, "1-32 of [A-Za-z0-9_.-]");
       const region = optString(o, "region", NAME_RE, "1-32 of [A-Za-z0-9_.-]") ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region);
@@ -46,7 +45,7 @@ export function matchmakingRoutes(deps: MatchmakingDeps) {
       return { ticketId: id, status: "queued" };
     })
     .get("/v1/matchmaking/tickets/:id", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const now = deps.clock.now();
       const t = await tickets.getOwned(ticketId(params), claims.sub);
       const status = tickets.effectiveStatus(t, now);
@@ -66,7 +65,7 @@ export function matchmakingRoutes(deps: MatchmakingDeps) {
       };
     })
     .delete("/v1/matchmaking/tickets/:id", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const id = ticketId(params);
       await tickets.cancel(id, claims.sub, deps.clock.now());
       return { ticketId: id, status: "cancelled" };

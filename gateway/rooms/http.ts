@@ -3,7 +3,8 @@
  * CONTRACT error shape (400, never Elysia's own 422 body), and the error renderer both plugins
  * install locally so they behave the same mounted in gateway/app.ts or alone in a test.
  */
-import { AppError, badRequest, errorBody, tooLarge } from "../../core/errors.ts";
+import { AppError, badRequest, errorBody, forbidden, tooLarge } from "../../core/errors.ts";
+import { requireClaims, type Authenticator, type Claims } from "../contracts.ts";
 
 /** Player ids as key-safe ids (core/keys.ts). */
 export const PLAYER_ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -11,6 +12,16 @@ export const PLAYER_ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 /** Largest JSON body any rooms/matchmaking route accepts. */
 export const MAX_BODY_BYTES = 32 * 1024;
+
+/**
+ * The caller's verified claims (401 otherwise), with a player id that is safe in Redis keys — a
+ * token whose `sub` is not (e.g. from an outside issuer) gets 403, never a 500 from key building.
+ */
+export async function requirePlayer(auth: Authenticator, request: Request): Promise<Claims> {
+  const claims = await requireClaims(auth, request);
+  if (!PLAYER_ID_RE.test(claims.sub)) throw forbidden("INVALID_PLAYER_ID", "the token's subject is not a usable player id");
+  return claims;
+}
 
 /** A JSON error response for anything thrown in a route (AppError, Elysia's parse errors). */
 export function errorResponse(code: unknown, error: unknown): Response {

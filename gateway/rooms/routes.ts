@@ -20,9 +20,9 @@
 import { Elysia } from "elysia";
 import { badRequest, notFound } from "../../core/errors.ts";
 import type { RoomEvent } from "../../core/types.ts";
-import { requireClaims, type Claims } from "../contracts.ts";
+import type { Claims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
-import { bodyObject, connectUrl, errorResponse, NAME_RE, optInt, optObject, optString, PLAYER_ID_RE, reqString } from "./http.ts";
+import { bodyObject, connectUrl, errorResponse, NAME_RE, optInt, optObject, optString, PLAYER_ID_RE, reqString, requirePlayer } from "./http.ts";
 import { assertRoomCode, RoomStore, roomView, type PasswordCheck, type RoomRecord } from "./room-store.ts";
 
 export type RoomsDeps = Pick<GatewayDeps, "redis" | "keys" | "clock" | "config" | "auth" | "placement" | "log">;
@@ -61,7 +61,7 @@ export function roomsRoutes(deps: RoomsDeps) {
   return new Elysia({ name: "roomsRoutes" })
     .onError(({ code, error }) => errorResponse(code, error))
     .post("/v1/rooms", async ({ request, body, set }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const o = bodyObject(request, body);
       const visibility = o.visibility;
       if (visibility !== "public" && visibility !== "private") throw badRequest("VALIDATION", 'visibility must be "public" or "private"', { field: "visibility" });
@@ -84,7 +84,7 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { ...roomView(room), seatToken, connectUrl: connectUrl(deps.config, room.code, seatToken) };
     })
     .get("/v1/rooms", async ({ request, query }) => {
-      await requireClaims(deps.auth, request);
+      await requirePlayer(deps.auth, request);
       const q = query as Record<string, string | undefined>;
       const filter = {
         mode: optString(q, "mode", NAME_RE, "1-32 of [A-Za-z0-9_.-]"),
@@ -93,13 +93,13 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { rooms: (await store.listLobby(filter, LOBBY_LIMIT)).map(roomView) };
     })
     .get("/v1/rooms/:code", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       if (!(await canSee(room, claims))) throw notFound("ROOM_NOT_FOUND", "no such room");
       return roomView(room);
     })
     .post("/v1/rooms/:code/join", async ({ request, params, body }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const password = optString(bodyObject(request, body, true), "password", PASSWORD_RE, "1-128 characters");
       // Bun.password.verify is deliberately slow: skip it for players who do not need it.
@@ -112,7 +112,7 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { roomCode: room.code, seatToken, connectUrl: connectUrl(deps.config, room.code, seatToken), alreadySeated };
     })
     .post("/v1/rooms/:code/leave", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const r = await store.leave(room, claims.sub, deps.clock.now());
       if (r.closed) await closed(room.code);
@@ -121,14 +121,14 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { left: true, closed: r.closed, hostId: r.closed ? null : (r.newHostId ?? room.hostId), restarted: r.restarted };
     })
     .post("/v1/rooms/:code/invite", async ({ request, params, body }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const target = targetOf(request, body);
       await store.invite(room, claims.sub, target, deps.clock.now());
       return { invited: target };
     })
     .post("/v1/rooms/:code/kick", async ({ request, params, body }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const target = targetOf(request, body);
       const r = await store.kick(room, claims.sub, target, deps.clock.now());
@@ -138,7 +138,7 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { kicked: target, wasSeated: r.wasSeated };
     })
     .post("/v1/rooms/:code/host", async ({ request, params, body }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const target = targetOf(request, body);
       await store.transferHost(room, claims.sub, target, deps.clock.now());
@@ -146,21 +146,21 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { hostId: target };
     })
     .post("/v1/rooms/:code/start", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const r = await store.transition(room, claims.sub, "start", deps.clock.now());
       await publish({ type: "state", roomCode: room.code });
       return { state: r.state };
     })
     .post("/v1/rooms/:code/activate", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const r = await store.transition(room, claims.sub, "activate", deps.clock.now());
       await publish({ type: "state", roomCode: room.code });
       return { state: r.state };
     })
     .post("/v1/rooms/:code/end", async ({ request, params, body }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const results = parseResults(bodyObject(request, body));
       const r = await store.transition(room, claims.sub, "end", deps.clock.now(), results);
@@ -168,14 +168,14 @@ export function roomsRoutes(deps: RoomsDeps) {
       return { state: r.state, resultId: r.resultId, durationMs: r.durationMs, results };
     })
     .post("/v1/rooms/:code/restart", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const r = await store.voteRestart(room, claims.sub, deps.clock.now());
       if (r.restarted) await publish({ type: "state", roomCode: room.code });
       return { votes: r.votes, seated: r.seated, restarted: r.restarted, state: r.restarted ? "waiting" : "ending" };
     })
     .post("/v1/rooms/:code/close", async ({ request, params }) => {
-      const claims = await requireClaims(deps.auth, request);
+      const claims = await requirePlayer(deps.auth, request);
       const room = await roomFrom(params);
       const r = await store.transition(room, claims.sub, "close", deps.clock.now());
       await closed(room.code);

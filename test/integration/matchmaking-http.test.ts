@@ -55,6 +55,7 @@ describe.skipIf(!need("redis"))("matchmaking tickets + matcher, real Redis", () 
     const bad: [string, string, string | null, unknown, number][] = [
       ["POST", "/v1/matchmaking/tickets", null, { mode: "ctf" }, 401],
       ["POST", "/v1/matchmaking/tickets", "bob", {}, 400],
+      ["POST", "/v1/matchmaking/tickets", "player:a@b", { mode: "ctf" }, 403],
       ["POST", "/v1/matchmaking/tickets", "bob", { mode: "c t f" }, 400],
       ["POST", "/v1/matchmaking/tickets", "bob", { mode: "ctf", rating: "high" }, 400],
       ["POST", "/v1/matchmaking/tickets", "bob", { mode: "ctf", region: "eu|us" }, 400],

@@ -62,6 +62,8 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
       ["GET", "/v1/rooms/NOSUCHROOM", "alice", undefined, 404, "ROOM_NOT_FOUND"],
       ["POST", "/v1/rooms/NOSUCHROOM/join", "alice", {}, 404, "ROOM_NOT_FOUND"],
       ["GET", "/v1/rooms?mode=a:b", "alice", undefined, 400, "VALIDATION"],
+      ["POST", "/v1/rooms", "player:bad@id", { visibility: "public" }, 403, "INVALID_PLAYER_ID"],
+      ["POST", "/v1/rooms", "bogus:token", { visibility: "public" }, 401, "TOKEN_INVALID"],
     ];
     for (const [method, path, who, body, status, code] of cases) {
       const r = await call(app, method, path, who, body);

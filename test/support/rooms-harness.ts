@@ -15,7 +15,8 @@ import type { TestRedis } from "./services.ts";
  */
 export class FixedTokenAuth implements Authenticator {
   async verify(token: string | undefined | null): Promise<Claims | null> {
-    const m = /^(player|admin):([A-Za-z0-9_.:-]{1,128})$/.exec(token ?? "");
+    // Any subject is accepted, so tests can check what the routes do with unsafe ones.
+    const m = /^(player|admin):(.{1,200})$/.exec(token ?? "");
     if (!m) return null;
     return { sub: m[2]!, name: m[2]!, region: "local", roles: m[1] === "admin" ? ["player", "admin"] : ["player"], exp: Math.floor(Date.now() / 1000) + 3600 };
   }

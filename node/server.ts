@@ -50,6 +50,11 @@ export interface NodeServerOptions {
   reconnectDelayMs?: number;
   /** Largest accepted frame; Bun closes the socket with 1009 above it. Default 16 MiB. */
   maxPayloadBytes?: number;
+  /**
+   * Bytes queued for one slow player before its connection is closed instead of
+   * silently losing frames. Default 16 MiB (Bun's default limit).
+   */
+  backpressureLimitBytes?: number;
   /** How long `drain` waits for closed players' close handshakes after sending 4009. Default 1000. */
   closeGraceMs?: number;
   clock?: Clock;
@@ -195,6 +200,10 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
     websocket: {
       perMessageDeflate: false,
       maxPayloadLength: opts.maxPayloadBytes ?? 16 * 1024 * 1024,
+      // Past the limit Bun would skip frames for that player; a relay that promises every frame in
+      // order must rather close the connection (the gateway then tells the client to reconnect).
+      backpressureLimit: opts.backpressureLimitBytes ?? 16 * 1024 * 1024,
+      closeOnBackpressureLimit: true,
       open(ws) {
         sockets.add(ws);
         if (relay) ws.subscribe(ws.data.room);

@@ -1,6 +1,7 @@
 /** The node server in-process (loopback sockets only): the edges the driver suites do not reach. */
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { connect } from "node:net";
 import { drainCloseReason, startNodeServer, tokenMatches, type NodeServer, type NodeServerOptions } from "../../node/server.ts";
 import { connectPlayer, frameBytes, getHealth, upgradeStatus, type TestPlayer } from "../support/node-harness.ts";
 
@@ -68,6 +69,30 @@ describe("node server", () => {
     const big = crypto.getRandomValues(new Uint8Array(1024 * 1024));
     a.ws.send(big);
     expect(frameBytes(await b.next(5000))).toEqual(big);
+  });
+
+  test("a player that stops reading is closed at the backpressure limit rather than skipped", async () => {
+    const s = serve({ backpressureLimitBytes: 64 * 1024 });
+    // A raw socket that upgrades and then stops reading: its kernel buffers fill, then the node's.
+    const slow = connect(s.port, "127.0.0.1");
+    await new Promise<void>((r) => slow.once("connect", () => r()));
+    slow.write(
+      ["GET /rooms/slow-room HTTP/1.1", `Host: 127.0.0.1:${s.port}`, "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", `X-Node-Token: ${TOKEN}`, "X-Player-Id: slow", "", ""].join("\r\n"),
+    );
+    await new Promise<void>((r) => slow.once("data", () => r()));
+    slow.pause();
+    try {
+      const fast = await join(s, "slow-room", "fast");
+      const chunk = new Uint8Array(64 * 1024);
+      // Bounded: at most 400 × 64 KiB.
+      for (let i = 0; i < 400 && s.health().players === 2; i++) {
+        fast.ws.send(chunk);
+        await Bun.sleep(1);
+      }
+      expect(s.health().players).toBe(1);
+    } finally {
+      slow.destroy();
+    }
   });
 
   test("drain ends early when the rooms empty on their own: no 4009", async () => {

@@ -86,7 +86,7 @@ say(`node driver: ${driver}${driver === "process" ? " (no Docker engine answered
 
 const jwtSecret = resolveJwtSecret(config);
 
-const withHaproxy = have("haproxy");
+const withHaproxy = have("haproxy") && existsSync(resolve(root, "haproxy/main.ts"));
 const childEnv: Record<string, string> = {
   ...(process.env as Record<string, string>),
   REDIS_URL: config.redisUrl,
@@ -142,7 +142,7 @@ function spawnChild(name: string, file: string): void {
 
 spawnChild("gateway", "gateway/main.ts");
 spawnChild("scheduler", "scheduler/main.ts");
-if (withHaproxy && existsSync(resolve(root, "haproxy/main.ts"))) spawnChild("templater", "haproxy/main.ts");
+if (withHaproxy) spawnChild("templater", "haproxy/main.ts");
 else say("haproxy is not installed: running without the HAProxy edge (apt-get install haproxy to add it)");
 
 // Wait for the gateway, then print where everything is.

@@ -61,6 +61,8 @@ export interface Config {
   readonly templaterDebounceMs: number;
   /** TEMPLATER_RESYNC — periodic full re-render, seconds. Default 10. */
   readonly templaterResyncMs: number;
+  /** HAPROXY_RELOAD_TIMEOUT — how long the templater waits for `show proc` to confirm a reload (and for a started HAProxy to answer), seconds. Default 10. */
+  readonly haproxyReloadTimeoutMs: number;
   /** TEMPLATER_METRICS_PORT — the templater's own /metrics listener (127.0.0.1). Default 9465; 0 = off. */
   readonly templaterMetricsPort: number;
   /** ADMIN_EVENTS_INTERVAL — how often the /admin dashboard's SSE stream pushes a fresh snapshot, seconds. Default 1. */
@@ -314,6 +316,7 @@ export function loadConfig(env: Env): Config {
     haproxyConnRate: r.int("HAPROXY_CONN_RATE", 200, 1),
     templaterDebounceMs: r.seconds("TEMPLATER_DEBOUNCE", 0.25, 0),
     templaterResyncMs: r.seconds("TEMPLATER_RESYNC", 10),
+    haproxyReloadTimeoutMs: r.seconds("HAPROXY_RELOAD_TIMEOUT", 10),
     templaterMetricsPort: r.port("TEMPLATER_METRICS_PORT", 9465),
     adminEventsIntervalMs: r.seconds("ADMIN_EVENTS_INTERVAL", 1),
 

@@ -11,6 +11,7 @@ import type { Config } from "../../core/config.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { Keys } from "../../core/keys.ts";
 import type { Logger } from "../../core/log.ts";
+import type { MetricsRegistry } from "../../core/metrics.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { MatchPolicy } from "./match.ts";
 import { runMatchPass, type MatchPassResult } from "./match-pass.ts";
@@ -27,6 +28,8 @@ export interface MatchmakerDeps {
   onTick?: (result: MatchPassResult, worker: string) => void;
   /** A name for this worker in logs and `onTick`. Default: `matchmaker`. */
   name?: string;
+  /** Where the matchmaker's counters and ticket-wait histogram go (the scheduler's registry). */
+  metrics?: MetricsRegistry;
 }
 
 /** The job scheduler's id: one per deployment, shared by every replica. */
@@ -50,11 +53,11 @@ export function batchSize(config: Config): number {
 }
 
 /** Runs passes until one makes no room (or MAX_PASSES_PER_TICK). Exported for tests and the bench. */
-export async function runTick(store: TicketStore, config: Config, clock: Clock): Promise<MatchPassResult> {
+export async function runTick(store: TicketStore, config: Config, clock: Clock, observeWait?: (ms: number) => void): Promise<MatchPassResult> {
   const total: MatchPassResult = { rooms: 0, matched: 0, expired: 0, lost: 0 };
   const policy = matchPolicy(config);
   for (let i = 0; i < MAX_PASSES_PER_TICK; i++) {
-    const r = await runMatchPass(store, policy, clock.now(), { batch: batchSize(config) });
+    const r = await runMatchPass(store, policy, clock.now(), { batch: batchSize(config), ...(observeWait ? { observeWait } : {}) });
     total.rooms += r.rooms;
     total.matched += r.matched;
     total.expired += r.expired;
@@ -67,6 +70,11 @@ export async function runTick(store: TicketStore, config: Config, clock: Clock):
 export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): Promise<void> }> {
   const log = deps.log.child("matchmaker");
   const name = deps.name ?? "matchmaker";
+  const m = deps.metrics;
+  const rooms = m?.counter("fleetgate_matchmaker_rooms_total", "Rooms created by the matchmaker");
+  const tickets = m?.counter("fleetgate_matchmaker_tickets_total", "Tickets leaving the queue, by outcome (matched, expired)");
+  const lost = m?.counter("fleetgate_matchmaker_lost_claims_total", "Planned matches another worker (or a cancel) got to first");
+  const wait = m?.histogram("fleetgate_matchmaker_ticket_wait_seconds", "Time from enqueue to match", [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60]);
   const store = new TicketStore(deps);
   const queueConn = deps.newRedis();
   const workerConn = deps.newRedis();
@@ -79,7 +87,11 @@ export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): 
   const worker = new Worker(
     deps.keys.queues.matchmaker,
     async () => {
-      const r = await runTick(store, deps.config, deps.clock);
+      const r = await runTick(store, deps.config, deps.clock, wait ? (ms) => wait.observe(ms / 1000) : undefined);
+      rooms?.inc(undefined, r.rooms);
+      tickets?.inc({ outcome: "matched" }, r.matched);
+      tickets?.inc({ outcome: "expired" }, r.expired);
+      lost?.inc(undefined, r.lost);
       if (r.rooms || r.expired || r.lost) log.debug("tick", { worker: name, ...r });
       deps.onTick?.(r, name);
       return r;

@@ -22,6 +22,8 @@ export interface MatchPassOptions {
   batch: number;
   /** Shuffles the order of claims so concurrent workers mostly claim different matches. */
   random?: () => number;
+  /** Called with each matched ticket's wait (ms), for metrics. */
+  observeWait?: (ms: number) => void;
 }
 
 export async function runMatchPass(store: TicketStore, policy: MatchPolicy, now: number, opts: MatchPassOptions): Promise<MatchPassResult> {
@@ -53,6 +55,7 @@ export async function runMatchPass(store: TicketStore, policy: MatchPolicy, now:
       if (o.ok) {
         out.rooms++;
         out.matched += matches[i]!.teams.reduce((s, t) => s + t.length, 0);
+        if (opts.observeWait) for (const t of matches[i]!.teams.flat()) opts.observeWait(now - t.createdAt);
       } else out.lost++;
     });
   }

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { realClock } from "../../core/clock.ts";
 import { testConfig } from "../../core/config.ts";
 import { silentLogger } from "../../core/log.ts";
+import { MetricsRegistry } from "../../core/metrics.ts";
 import type { QueuedTicket } from "../../scheduler/matchmaker/match.ts";
 import { startMatchmaker } from "../../scheduler/matchmaker/index.ts";
 import type { MatchPassResult } from "../../scheduler/matchmaker/match-pass.ts";
@@ -31,6 +32,7 @@ describe.skipIf(!need("redis"))("two matchmaker workers, 1,000 tickets", () => {
       minPartialSessionSize: 2,
     });
     const ticks = new Map<string, MatchPassResult[]>();
+    const metrics = new MetricsRegistry();
     for (const name of ["w1", "w2"]) {
       const mm = await startMatchmaker({
         config,
@@ -40,6 +42,7 @@ describe.skipIf(!need("redis"))("two matchmaker workers, 1,000 tickets", () => {
         clock: realClock,
         log: silentLogger,
         name,
+        metrics,
         onTick: (r, w) => ticks.set(w, [...(ticks.get(w) ?? []), r]),
       });
       closers.push(() => mm.close());
@@ -124,6 +127,9 @@ describe.skipIf(!need("redis"))("two matchmaker workers, 1,000 tickets", () => {
     for (const name of ["w1", "w2"]) expect(ticks.get(name)!.length).toBeGreaterThan(0);
     const placed = [...ticks.values()].flat().reduce((s, r) => s + r.matched, 0);
     expect(placed).toBe(seenPlayers.size);
+    expect(metrics.counter("fleetgate_matchmaker_tickets_total", "").get({ outcome: "matched" })).toBe(seenPlayers.size);
+    expect(metrics.histogram("fleetgate_matchmaker_ticket_wait_seconds", "").count()).toBe(seenPlayers.size);
+    expect(metrics.render()).toContain("fleetgate_matchmaker_rooms_total");
   }, 20_000);
 });
 

@@ -1,0 +1,105 @@
+/**
+ * `npm run bench:scale`: how fast a player gets a game server.
+ *
+ *  - warm: join → first relayed frame when a ready node has a free seat (MIN_READY_SERVERS warm
+ *    nodes with MAX_PLAYERS_PER_SERVER seats each), 50 joins paced at 500 joins/s;
+ *  - cold: join → first relayed frame when every join needs a new node (MAX_PLAYERS_PER_SERVER=1,
+ *    no warm pool): gateway join → scale-up job → container start → /health ready → placement →
+ *    WebSocket → echo; 50 joins one after another;
+ *  - container starts per second: one scale-up request for 20 nodes, until all are ready.
+ *
+ * The whole path runs in this process (gateway + scheduler, no HAProxy) against local Redis, with
+ * Docker when an engine answers (else ProcessDriver, and it says so). Targets: warm p50 ≤ 5 ms,
+ * p99 ≤ 20 ms at ≥ 500 joins/s; cold p50 ≤ 0.6 s. Bounded: 50 + 50 joins, 20 starts, every wait
+ * has a timeout. Everything it starts is removed at the end.
+ */
+import { firstFrame, join, startStack, type Stack, type StackDriver } from "../test/support/scheduler-stack.ts";
+import { hasDocker, hasRedis, waitFor } from "../test/support/services.ts";
+
+const JOINS = 50;
+const WARM_RATE = 500; // joins per second offered in the warm run
+const BURST = 20;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+const fmt = (ms: number) => (ms >= 100 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(2)} ms`);
+
+async function readyCount(stack: Stack): Promise<number> {
+  return (await stack.sched.registry.list()).filter((n) => n.state === "ready").length;
+}
+
+async function warm(kind: StackDriver): Promise<{ p50: number; p99: number; rate: number; max: number }> {
+  const seats = 50;
+  const stack = await startStack(kind, { maxPlayersPerServer: seats, minReadyServers: 2, maxServers: 10, inactivityShutdownMs: 600_000, joinWaitTimeoutMs: 10_000 });
+  try {
+    await waitFor(async () => (await readyCount(stack)) >= 2, 30_000, "warm pool", 50);
+    // Tokens first: signing is not part of a join.
+    const tokens = await Promise.all(Array.from({ length: JOINS }, () => stack.gw.token()));
+    // One untimed join warms the gateway's code paths and connections.
+    const w = await join(stack.gw);
+    (await firstFrame(stack.gw, w.token, w.body)).close();
+    const times: number[] = [];
+    const closers: (() => void)[] = [];
+    const t0 = performance.now();
+    await Promise.all(
+      tokens.map(async (tok, i) => {
+        await Bun.sleep((i * 1000) / WARM_RATE);
+        const s = performance.now();
+        const j = await join(stack.gw, tok);
+        const f = await firstFrame(stack.gw, tok, j.body);
+        times.push(performance.now() - s);
+        closers.push(f.close);
+      }),
+    );
+    const wall = performance.now() - t0;
+    for (const c of closers) c();
+    return { p50: pct(times, 50), p99: pct(times, 99), max: Math.max(...times), rate: (JOINS / wall) * 1000 };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function cold(kind: StackDriver): Promise<{ p50: number; p99: number; startsPerSecond: number; burstMs: number }> {
+  // SCALE_UP_UTILIZATION=1: no spare started ahead of demand, so every join really is cold.
+  const stack = await startStack(kind, { maxPlayersPerServer: 1, minReadyServers: 0, scaleUpUtilization: 1, maxServers: JOINS + BURST + 10, inactivityShutdownMs: 600_000, joinWaitTimeoutMs: 20_000 });
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < JOINS; i++) {
+      const tok = await stack.gw.token();
+      const s = performance.now();
+      const j = await join(stack.gw, tok);
+      const f = await firstFrame(stack.gw, tok, j.body);
+      times.push(performance.now() - s);
+      f.close();
+    }
+    const before = await readyCount(stack);
+    const s = performance.now();
+    await stack.sched.client.requestScaleUp({ count: BURST, region: stack.config.region, reason: "bench: start burst", requestId: `bench-burst-${Date.now()}` });
+    await waitFor(async () => (await readyCount(stack)) >= before + BURST, 120_000, `${BURST} nodes ready`, 20);
+    const burstMs = performance.now() - s;
+    return { p50: pct(times, 50), p99: pct(times, 99), startsPerSecond: (BURST / burstMs) * 1000, burstMs };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!hasRedis) {
+    console.error("bench:scale needs Redis at REDIS_URL");
+    process.exit(1);
+  }
+  const kind: StackDriver = hasDocker ? "docker" : "process";
+  console.log(`bench:scale — driver ${kind}${hasDocker ? "" : " (no Docker engine answers: cold starts are processes, not containers)"}; gateway + scheduler in-process, no HAProxy`);
+  const w = await warm(kind);
+  console.log(`warm  join → first frame: p50 ${fmt(w.p50)}  p99 ${fmt(w.p99)}  max ${fmt(w.max)}  at ${w.rate.toFixed(0)} joins/s offered ${WARM_RATE}  (targets p50 ≤ 5 ms, p99 ≤ 20 ms, ≥ 500 joins/s)`);
+  const c = await cold(kind);
+  console.log(`cold  join → first frame: p50 ${fmt(c.p50)}  p99 ${fmt(c.p99)}  (target p50 ≤ 0.6 s)`);
+  console.log(`starts: ${BURST} nodes in ${fmt(c.burstMs)} = ${c.startsPerSecond.toFixed(1)} starts/s`);
+  console.log(JSON.stringify({ driver: kind, warm: w, cold: c }));
+  process.exit(0);
+}
+
+await main();

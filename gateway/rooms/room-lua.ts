@@ -67,7 +67,8 @@ end
 /**
  * Creates a room with its first players seated (host first), unless the code is taken — by a
  * room record, or by an ad-hoc room already placed on a node (KEYS[9] its room → node key).
- * ARGV[4] field count n, then n name/value pairs, then player ids. Returns 1, or 0 when the code exists.
+ * ARGV[4] field count n, then n name/value pairs, then the player ids to seat (the host first).
+ * Returns 1, or 0 when the code exists.
  */
 export const CREATE_ROOM = `${ROOM_HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[9]) == 1 then return 0 end

@@ -48,8 +48,7 @@ export interface CreateRoomInput {
   maxPlayers: number;
   passwordHash?: string;
   settings?: Record<string, unknown>;
-  /** Seated with the host (matchmaking). Host first, then these, in order. */
-  otherPlayers?: readonly string[];
+  /** Teams of a matched room (the matchmaker's claim script seats them). */
   teams?: string[][];
   source?: "lobby" | "match";
   /** Initial state: `waiting` (a lobby) or `starting` (a match whose seats are set). */
@@ -177,10 +176,8 @@ export class RoomStore {
     ];
   }
 
-  /** Creates a room under a fresh code; the host (and `otherPlayers`) are seated. */
+  /** Creates a room under a fresh code with the host seated. */
   async create(input: CreateRoomInput, now: number): Promise<RoomRecord> {
-    const players = [input.hostId, ...(input.otherPlayers ?? []).filter((p) => p !== input.hostId)];
-    if (players.length > input.maxPlayers) throw badRequest("TOO_MANY_PLAYERS", "more players than maxPlayers");
     for (let i = 0; i < CODE_ATTEMPTS; i++) {
       const code = generateRoomCode();
       const fields = RoomStore.initialFields(code, input, now);
@@ -188,7 +185,7 @@ export class RoomStore {
         ...this.baseArgs(code, now),
         fields.length,
         ...fields.flat(),
-        ...players,
+        input.hostId,
       ]);
       if (ok === 1) return (await this.get(code))!;
     }

@@ -1,7 +1,6 @@
 /**
  * Rooms, lobbies, invites, kicks, host transfer and the match lifecycle (issue 6; CONTRACT "Rooms
- * and lobbies"). Mounted by gateway/app.ts. Decisions made here (documented in the CONTRACT note
- * of the issue):
+ * and lobbies"). Mounted by gateway/app.ts. Decisions the CONTRACT leaves open, made here:
  *
  * - Joining twice is idempotent: a seated player gets 200 with a fresh seat token
  *   (`alreadySeated: true`), so a reconnecting client can always re-join for a new token.

@@ -259,6 +259,11 @@ export class DockerDriver implements NodeDriver {
           Memory: this.memoryBytes,
           NanoCpus: this.nanoCpus,
           RestartPolicy: { Name: "no" },
+          // The node needs no privileges and writes nothing: least privilege costs nothing here.
+          ReadonlyRootfs: true,
+          CapDrop: ["ALL"],
+          SecurityOpt: ["no-new-privileges"],
+          PidsLimit: 256,
           LogConfig: { Type: "json-file", Config: { "max-size": "5m", "max-file": "1" } },
         },
       });

@@ -37,7 +37,7 @@ for (const network of ["host", "bridge"] as const) {
     },
     {
       skip: !hasDocker,
-      readyTimeoutMs: 5000,
+      readyTimeoutMs: 10_000,
       testTimeoutMs: 60_000,
       cleanup: async () => {
         await sweep(fleet);

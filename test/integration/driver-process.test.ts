@@ -14,7 +14,7 @@ import { freePort, waitFor } from "../support/services.ts";
 
 const stateDir = join(tmpdir(), `fg-process-driver-${crypto.randomUUID().slice(0, 8)}`);
 
-runDriverConformance("process (Bun.spawn)", () => new ProcessDriver({ fleet: "conformance", stateDir }), { readyTimeoutMs: 5000 });
+runDriverConformance("process (Bun.spawn)", () => new ProcessDriver({ fleet: "conformance", stateDir }), { readyTimeoutMs: 10_000 });
 
 describe("ProcessDriver specifics", () => {
   const fleet = "specifics";

@@ -28,12 +28,12 @@ function pct(xs: number[], p: number): number {
 const fmt = (ms: number) => (ms >= 100 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(2)} ms`);
 
 async function readyCount(stack: Stack): Promise<number> {
-  return (await stack.sched.registry.list()).filter((n) => n.state === "ready").length;
+  return (await stack.registry.list()).filter((n) => n.state === "ready").length;
 }
 
 async function warm(kind: StackDriver): Promise<{ p50: number; p99: number; rate: number; max: number }> {
   const seats = 50;
-  const stack = await startStack(kind, { maxPlayersPerServer: seats, minReadyServers: 2, maxServers: 10, inactivityShutdownMs: 600_000, joinWaitTimeoutMs: 10_000 });
+  const stack = await startStack(kind, { maxPlayersPerServer: seats, minReadyServers: 2, maxServers: 10, inactivityShutdownMs: 600_000, joinWaitTimeoutMs: 10_000 }, { schedulerProcess: true });
   try {
     await waitFor(async () => (await readyCount(stack)) >= 2, 30_000, "warm pool", 50);
     // Tokens first: signing is not part of a join.
@@ -64,7 +64,7 @@ async function warm(kind: StackDriver): Promise<{ p50: number; p99: number; rate
 
 async function cold(kind: StackDriver): Promise<{ p50: number; p99: number; startsPerSecond: number; burstMs: number }> {
   // SCALE_UP_UTILIZATION=1: no spare started ahead of demand, so every join really is cold.
-  const stack = await startStack(kind, { maxPlayersPerServer: 1, minReadyServers: 0, scaleUpUtilization: 1, maxServers: JOINS + BURST + 10, inactivityShutdownMs: 600_000, joinWaitTimeoutMs: 20_000 });
+  const stack = await startStack(kind, { maxPlayersPerServer: 1, minReadyServers: 0, scaleUpUtilization: 1, maxServers: JOINS + BURST + 10, inactivityShutdownMs: 600_000, joinWaitTimeoutMs: 20_000 }, { schedulerProcess: true });
   try {
     const times: number[] = [];
     for (let i = 0; i < JOINS; i++) {
@@ -77,7 +77,7 @@ async function cold(kind: StackDriver): Promise<{ p50: number; p99: number; star
     }
     const before = await readyCount(stack);
     const s = performance.now();
-    await stack.sched.client.requestScaleUp({ count: BURST, region: stack.config.region, reason: "bench: start burst", requestId: `bench-burst-${Date.now()}` });
+    await stack.client.requestScaleUp({ count: BURST, region: stack.config.region, reason: "bench: start burst", requestId: `bench-burst-${Date.now()}` });
     await waitFor(async () => (await readyCount(stack)) >= before + BURST, 120_000, `${BURST} nodes ready`, 20);
     const burstMs = performance.now() - s;
     return { p50: pct(times, 50), p99: pct(times, 99), startsPerSecond: (BURST / burstMs) * 1000, burstMs };

@@ -27,12 +27,12 @@ afterEach(async () => {
 
 async function lifecycle(timings: Partial<Config>, keepAliveWindows: number): Promise<Record<string, number>> {
   stack = await startStack("docker", { maxPlayersPerServer: 1, joinWaitTimeoutMs: 20_000, nodeDrainMs: 1_000, ...timings });
-  const { gw, sched, fleet, config } = stack;
+  const { gw, registry, fleet, config } = stack;
   const tick = config.autoscaleIntervalMs;
 
   // A player joins and gets a container of its own.
   const j = await join(gw);
-  const node = await sched.registry.get(j.body.nodeId);
+  const node = await registry.get(j.body.nodeId);
   expect(node?.state).toBe("ready");
   expect(node?.driver).toBe("docker");
   const c0 = await containerOf(fleet, j.body.nodeId);
@@ -46,17 +46,17 @@ async function lifecycle(timings: Partial<Config>, keepAliveWindows: number): Pr
   const aliveUntil = Date.now() + keepAliveWindows * config.inactivityShutdownMs;
   while (Date.now() < aliveUntil) {
     expect(await heartbeat(gw, j.token, j.body.sessionId)).toBe(204);
-    expect((await sched.registry.get(j.body.nodeId))?.state).toBe("ready");
+    expect((await registry.get(j.body.nodeId))?.state).toBe("ready");
     expect((await containerOf(fleet, j.body.nodeId))?.running).toBe(true);
     await Bun.sleep(config.heartbeatIntervalMs);
   }
-  const lastActivity = (await sched.registry.get(j.body.nodeId))!.lastActivityAt;
+  const lastActivity = (await registry.get(j.body.nodeId))!.lastActivityAt;
 
   // Silence: stopped within the shutdown window + one tick, deleted within the delete window + one tick.
   await waitFor(async () => (await containerOf(fleet, j.body.nodeId))?.running === false, config.inactivityShutdownMs + tick + 10_000, "container stopped", 50);
   const stoppedSeen = Date.now();
   // The registry stamps stoppedAt once the driver's stop returns (the delete window counts from it).
-  const stoppedAt = (await waitFor(async () => (await sched.registry.get(j.body.nodeId))?.stoppedAt, 5_000, "stoppedAt", 20));
+  const stoppedAt = (await waitFor(async () => (await registry.get(j.body.nodeId))?.stoppedAt, 5_000, "stoppedAt", 20));
   await waitFor(async () => (await containerOf(fleet, j.body.nodeId)) === undefined, config.cleanupDeleteMs + tick + 20_000, "container deleted", 50);
   const deletedSeen = Date.now();
   const figures = {
@@ -70,7 +70,7 @@ async function lifecycle(timings: Partial<Config>, keepAliveWindows: number): Pr
   expect(figures.stopAfterLastActivityMs).toBeLessThanOrEqual(config.inactivityShutdownMs + tick + ENGINE_SLACK_MS);
   expect(figures.deleteAfterStopMs).toBeGreaterThanOrEqual(config.cleanupDeleteMs);
   expect(figures.deleteAfterStopMs).toBeLessThanOrEqual(config.cleanupDeleteMs + tick + ENGINE_SLACK_MS);
-  expect(await sched.registry.get(j.body.nodeId)).toBeUndefined();
+  expect(await registry.get(j.body.nodeId)).toBeUndefined();
   return figures;
 }
 

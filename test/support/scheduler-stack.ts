@@ -3,19 +3,24 @@
  * the whole join → node → frame path without HAProxy. Used by the scheduler e2e tests and by
  * bench/scale.ts. `stop()` closes both, removes every node (STOP_NODES_ON_EXIT) and the prefix.
  */
+import { resolve } from "node:path";
+import type { Subprocess } from "bun";
 import Docker from "dockerode";
 import type { Config } from "../../core/config.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
+import { RedisNodeRegistry, type NodeRegistry } from "../../core/node-registry.ts";
 import { ensureNodeImage } from "../../node/image.ts";
 import { DockerDriver, LABEL_FLEET, LABEL_NODE } from "../../scheduler/drivers/docker-driver.ts";
 import type { NodeDriver } from "../../scheduler/drivers/driver.ts";
 import { FakeDriver } from "../../scheduler/drivers/fake-driver.ts";
 import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
 import { fleetName } from "../../scheduler/fleet/choose-driver.ts";
-import { startScheduler, type RunningScheduler } from "../../scheduler/start-scheduler.ts";
+import { createQueues, createSchedulerClient, type SchedulerClient } from "../../scheduler/queues.ts";
+import { bullConnection, startScheduler, type RunningScheduler } from "../../scheduler/start-scheduler.ts";
 import { gatewayTestConfig, openSocket, startTestGateway, type TestGateway } from "./gateway-fixtures.ts";
 import { testRedis, type TestRedis } from "./services.ts";
 
+const ROOT = resolve(import.meta.dir, "../..");
 export const NODE_IMAGE = "fleetgate-node:latest";
 export const docker = new Docker({ socketPath: "/var/run/docker.sock" });
 
@@ -23,7 +28,10 @@ export type StackDriver = "docker" | "process" | "fake";
 
 export interface Stack {
   gw: TestGateway;
-  sched: RunningScheduler;
+  /** The in-process scheduler (undefined when it runs as its own process). */
+  sched: RunningScheduler | undefined;
+  registry: NodeRegistry;
+  client: SchedulerClient;
   driver: NodeDriver;
   config: Config;
   t: TestRedis;
@@ -37,7 +45,48 @@ function portRange(): { serverPortStart: number; serverPortEnd: number } {
   return { serverPortStart: start, serverPortEnd: start + 199 };
 }
 
-export async function startStack(kind: StackDriver, overrides: Partial<Config> = {}, log: Logger = silentLogger): Promise<Stack> {
+export interface StackOptions {
+  /**
+   * Run the scheduler as its own process (`bun scheduler/main.ts`, as in production) instead of in
+   * this one — so the gateway's event loop measured by a benchmark is not shared with it. Only for
+   * the docker and process drivers.
+   */
+  schedulerProcess?: boolean;
+  log?: Logger;
+}
+
+/** The environment a scheduler process needs to run with `config` (what the stack overrides). */
+function schedulerEnv(config: Config, kind: StackDriver): Record<string, string> {
+  const sec = (ms: number) => String(ms / 1000);
+  return {
+    PATH: process.env.PATH ?? "",
+    REDIS_URL: config.redisUrl,
+    REDIS_PREFIX: config.redisPrefix,
+    NODE_DRIVER: kind,
+    NODE_IMAGE: config.nodeImage,
+    NODE_ROOM_MODE: config.nodeRoomMode,
+    DATA_DIR: config.dataDir,
+    MAX_PLAYERS_PER_SERVER: String(config.maxPlayersPerServer),
+    MAX_SERVERS: String(config.maxServers),
+    MIN_READY_SERVERS: String(config.minReadyServers),
+    SCALE_UP_UTILIZATION: String(config.scaleUpUtilization),
+    SERVER_PORT_START: String(config.serverPortStart),
+    SERVER_PORT_END: String(config.serverPortEnd),
+    INACTIVITY_SHUTDOWN: sec(config.inactivityShutdownMs),
+    CLEANUP_DELETE: sec(config.cleanupDeleteMs),
+    HEARTBEAT_INTERVAL: sec(config.heartbeatIntervalMs),
+    SESSION_TTL: sec(config.sessionTtlMs),
+    AUTOSCALE_INTERVAL: sec(config.autoscaleIntervalMs),
+    NODE_MEMORY_MB: "128",
+    NODE_CPUS: "0.5",
+    SCHEDULER_METRICS_PORT: "0",
+    STOP_NODES_ON_EXIT: "true",
+    LOG_LEVEL: "warn",
+  };
+}
+
+export async function startStack(kind: StackDriver, overrides: Partial<Config> = {}, opts: StackOptions = {}): Promise<Stack> {
+  const log = opts.log ?? silentLogger;
   const t = testRedis(`stack-${kind}`);
   const fleet = fleetName(t.prefix);
   const common: Partial<Config> = { schedulerMetricsPort: 0, nodeImage: NODE_IMAGE, stopNodesOnExit: true, nodeRoomMode: "echo", ...portRange(), ...overrides };
@@ -50,17 +99,34 @@ export async function startStack(kind: StackDriver, overrides: Partial<Config> =
     driver = new ProcessDriver({ fleet, stateDir: `${config.dataDir}/test-process-nodes`, bindAddress: config.nodeBindAddress });
   } else driver = new FakeDriver({ useSpecPort: true });
   const gw = await startTestGateway(t.prefix, common);
-  const sched = await startScheduler({ config, driver, log, matchmaker: false, sweepSessions: false });
+  let sched: RunningScheduler | undefined;
+  let proc: Subprocess | undefined;
+  if (opts.schedulerProcess && kind !== "fake") {
+    proc = Bun.spawn([process.execPath, "scheduler/main.ts"], { cwd: ROOT, env: schedulerEnv(config, kind), stdout: "inherit", stderr: "inherit" });
+  } else {
+    sched = await startScheduler({ config, driver, log, matchmaker: false, sweepSessions: false });
+  }
+  const registry = sched?.registry ?? new RedisNodeRegistry(t.redis, t.keys, () => t.connect());
+  const queues = sched ? undefined : createQueues(bullConnection(config.redisUrl), t.keys);
+  const client = sched?.client ?? createSchedulerClient(queues!);
   return {
     gw,
     sched,
+    registry,
+    client,
     driver,
     config,
     t,
     fleet,
     async stop() {
       await gw.stop().catch(() => {});
-      await sched.close();
+      if (sched) await sched.close();
+      if (proc) {
+        proc.kill("SIGTERM");
+        await Promise.race([proc.exited, Bun.sleep(30_000)]);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+      }
+      await queues?.close();
       if (kind === "docker") await removeFleetContainers(fleet);
       await t.cleanup();
     },

@@ -6,7 +6,7 @@
  */
 import { ConfigError, loadConfig, type Config } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
-import { chooseDriver } from "./fleet/choose-driver.ts";
+import { createNodeDriver } from "./drivers/create-driver.ts";
 import { startScheduler } from "./start-scheduler.ts";
 
 export { startScheduler, type RunningScheduler, type StartSchedulerDeps } from "./start-scheduler.ts";
@@ -23,7 +23,14 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger("scheduler", config.logLevel);
-  const driver = await chooseDriver(config, log);
+  const driver = await createNodeDriver(config, { logger: log });
+  const why =
+    config.nodeDriver !== "auto"
+      ? `NODE_DRIVER=${config.nodeDriver}`
+      : driver.kind === "docker"
+        ? "auto: a Docker engine answers and has the node image"
+        : `auto: no Docker engine answers, or it lacks ${config.nodeImage} (npm run node:image builds it)`;
+  log.info(`node driver: ${driver.kind} (${why})`, { image: config.nodeImage, hosts: config.dockerHosts });
   const running = await startScheduler({ config, driver, log });
   let stopping = false;
   const stop = (signal: string) => {

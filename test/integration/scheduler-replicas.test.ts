@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
-import { fleetName } from "../../scheduler/fleet/choose-driver.ts";
+import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { bullConnection } from "../../scheduler/start-scheduler.ts";
 import { createQueues, createSchedulerClient } from "../../scheduler/queues.ts";
 import { REDIS_URL, need, testRedis, waitFor } from "../support/services.ts";

@@ -14,7 +14,7 @@ import { DockerDriver, LABEL_FLEET, LABEL_NODE } from "../../scheduler/drivers/d
 import type { NodeDriver } from "../../scheduler/drivers/driver.ts";
 import { FakeDriver } from "../../scheduler/drivers/fake-driver.ts";
 import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
-import { fleetName } from "../../scheduler/fleet/choose-driver.ts";
+import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { createQueues, createSchedulerClient, type SchedulerClient } from "../../scheduler/queues.ts";
 import { bullConnection, startScheduler, type RunningScheduler } from "../../scheduler/start-scheduler.ts";
 import { gatewayTestConfig, openSocket, startTestGateway, type TestGateway } from "./gateway-fixtures.ts";

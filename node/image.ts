@@ -26,6 +26,7 @@ const LAYOUT_VERSION = "1";
 const REPO_ROOT = resolve(import.meta.dir, "..");
 const ENTRY = join(REPO_ROOT, "node/main.ts");
 
+/** Options of {@link ensureNodeImage}. */
 export interface EnsureNodeImageOptions {
   /** Image tag (NODE_IMAGE). Default `fleetgate-node:latest`. */
   image?: string;
@@ -42,6 +43,7 @@ export interface EnsureNodeImageOptions {
   log?: (line: string) => void;
 }
 
+/** What {@link ensureNodeImage} did, per engine. */
 export interface NodeImageResult {
   tag: string;
   /** Per engine: built now, or kept because its inputs matched. */

@@ -10,6 +10,7 @@ import { DockerDriver } from "./docker-driver.ts";
 import type { NodeDriver } from "./driver.ts";
 import { ProcessDriver } from "./process-driver.ts";
 
+/** Options of {@link createNodeDriver} beyond the Config. */
 export interface CreateNodeDriverOptions {
   /** Fleet name (container prefix, label, state sub-directory). Default: from REDIS_PREFIX. */
   fleet?: string;
@@ -42,6 +43,7 @@ export async function dockerUsable(config: Config): Promise<boolean> {
   }
 }
 
+/** The driver NODE_DRIVER names (resolving `auto`), configured from the Config. */
 export async function createNodeDriver(config: Config, opts: CreateNodeDriverOptions = {}): Promise<NodeDriver> {
   const fleet = opts.fleet ?? fleetName(config.redisPrefix);
   const logger = (opts.logger ?? silentLogger).child("driver");

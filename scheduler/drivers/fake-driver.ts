@@ -136,6 +136,8 @@ export class FakeDriver implements NodeDriver {
           token: spec.token,
           roomMode: spec.roomMode,
           closeGraceMs: this.closeGraceMs,
+          // One clock for the driver's grace and the node's drain, so a FakeClock moves both.
+          clock: this.clock,
         });
       } catch (err) {
         throw new DriverError(`fake node ${spec.nodeId} cannot listen: ${err instanceof Error ? err.message : String(err)}`, true);

@@ -8,6 +8,7 @@ import type { RoomMode } from "../../core/config.ts";
 import type { NodeDriver, NodeHandle, NodeSpec } from "../../scheduler/drivers/driver.ts";
 import { connectPlayer, freeLoopbackPort, frameBytes, getHealth, upgradeStatus, waitHealth, type TestPlayer } from "./node-harness.ts";
 
+/** How {@link runDriverConformance} runs against one driver. */
 export interface DriverConformanceOptions {
   /** How long a started node may take to answer /health ready. */
   readyTimeoutMs: number;
@@ -23,6 +24,10 @@ export interface DriverConformanceOptions {
 
 const TOKEN = "conformance-token-0123456789";
 
+/**
+ * Registers the conformance suite for one driver. `makeDriver` is called once, lazily (so a skipped
+ * suite never builds images or connects); every node the suite starts is removed in afterAll.
+ */
 export function runDriverConformance(name: string, makeDriver: () => NodeDriver | Promise<NodeDriver>, opts: DriverConformanceOptions): void {
   const timeout = opts.testTimeoutMs ?? 20_000;
   describe.skipIf(!!opts.skip)(`NodeDriver conformance: ${name}`, () => {

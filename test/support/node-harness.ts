@@ -2,11 +2,13 @@
  * Helpers for talking to game-server nodes in tests: a player WebSocket with a message queue, a raw
  * upgrade attempt that reports the HTTP status a refused upgrade got, and a /health poll.
  */
+/** Where a node listens. NodeHandle fits. */
 export interface NodeAddress {
   host: string;
   port: number;
 }
 
+/** The gateway headers of a player connection; an absent field is not sent. */
 export interface PlayerHeaders {
   token?: string;
   playerId?: string;
@@ -16,6 +18,7 @@ export interface PlayerHeaders {
 /** A received frame: text as a string, binary as bytes. */
 export type Frame = string | Uint8Array;
 
+/** A connected player socket with a queue of received frames. */
 export interface TestPlayer {
   ws: WebSocket;
   /** Next frame not yet taken (waits up to `timeoutMs`). */
@@ -140,6 +143,7 @@ export async function upgradeStatus(node: NodeAddress, path: string, h: PlayerHe
   });
 }
 
+/** The node contract's `/health` body. */
 export interface HealthBody {
   state: string;
   rooms: number;

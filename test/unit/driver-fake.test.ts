@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { FakeClock } from "../../core/clock.ts";
 import { FakeDriver } from "../../scheduler/drivers/fake-driver.ts";
 import { DriverError, type NodeSpec } from "../../scheduler/drivers/driver.ts";
 import { runDriverConformance } from "../support/driver-conformance.ts";
-import { getHealth } from "../support/node-harness.ts";
+import { connectPlayer, getHealth } from "../support/node-harness.ts";
 
 runDriverConformance("fake (in-process node servers)", () => new FakeDriver(), { readyTimeoutMs: 1000 });
 
@@ -71,5 +72,35 @@ describe("FakeDriver without servers (pure records)", () => {
     await fake.remove("r1");
     expect(await fake.list()).toEqual([]);
     expect(fake.calls.map((c) => c.op)).toEqual(["start", "start", "stop", "start", "remove"]);
+  });
+});
+
+describe("FakeDriver with a FakeClock", () => {
+  const clock = new FakeClock();
+  const fake = new FakeDriver({ clock });
+  afterAll(() => fake.close());
+  const s = (nodeId: string) => spec(nodeId, { drainSeconds: 10, maxPlayers: 5, maxRooms: 5 });
+
+  test("a stop grace shorter than the drain kills the node (exit 137) when the clock says so", async () => {
+    const h = await fake.start(s("fc1"));
+    const p = await connectPlayer(h, "room-fc", { token: "t", playerId: "a" });
+    const stopping = fake.stop("fc1", 2000);
+    expect(fake.healthOf("fc1")?.state).toBe("draining");
+    await clock.advanceAsync(2000);
+    await stopping;
+    expect(await fake.inspect("fc1")).toMatchObject({ running: false, exitCode: 137 });
+    expect((await p.closed).code).not.toBe(4009);
+  });
+
+  test("a grace longer than the drain: 4009 at the drain deadline, exit 0", async () => {
+    const h = await fake.start(s("fc2"));
+    const p = await connectPlayer(h, "room-fc", { token: "t", playerId: "a" });
+    const stopping = fake.stop("fc2", 20_000);
+    await clock.advanceAsync(9_999);
+    expect(p.ws.readyState).toBe(WebSocket.OPEN);
+    await clock.advanceAsync(1);
+    expect((await p.closed).code).toBe(4009);
+    await stopping;
+    expect(await fake.inspect("fc2")).toMatchObject({ running: false, exitCode: 0 });
   });
 });

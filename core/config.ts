@@ -61,6 +61,11 @@ export interface Config {
   readonly templaterDebounceMs: number;
   /** TEMPLATER_RESYNC — periodic full re-render, seconds. Default 10. */
   readonly templaterResyncMs: number;
+  /**
+   * HAPROXY_MODE — how the templater runs an HAProxy it starts: `daemon` (default: it outlives the
+   * templater, and the next templater attaches to its master socket) or `child` (stops with it).
+   */
+  readonly haproxyMode: "daemon" | "child";
   /** HAPROXY_RELOAD_TIMEOUT — how long the templater waits for `show proc` to confirm a reload (and for a started HAProxy to answer), seconds. Default 10. */
   readonly haproxyReloadTimeoutMs: number;
   /** TEMPLATER_METRICS_PORT — the templater's own /metrics listener (127.0.0.1). Default 9465; 0 = off. */
@@ -316,6 +321,7 @@ export function loadConfig(env: Env): Config {
     haproxyConnRate: r.int("HAPROXY_CONN_RATE", 200, 1),
     templaterDebounceMs: r.seconds("TEMPLATER_DEBOUNCE", 0.25, 0),
     templaterResyncMs: r.seconds("TEMPLATER_RESYNC", 10),
+    haproxyMode: r.oneOf("HAPROXY_MODE", "daemon", ["daemon", "child"] as const),
     haproxyReloadTimeoutMs: r.seconds("HAPROXY_RELOAD_TIMEOUT", 10),
     templaterMetricsPort: r.port("TEMPLATER_METRICS_PORT", 9465),
     adminEventsIntervalMs: r.seconds("ADMIN_EVENTS_INTERVAL", 1),

@@ -253,7 +253,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
   }
   const metricsUrl = server ? `http://${config.host}:${server.port}/metrics` : undefined;
 
-  const matchmaker = deps.matchmaker === false ? undefined : await startMatchmaker({ config, keys, redis, newRedis, clock, log: log.child("matchmaker") });
+  const matchmaker = deps.matchmaker === false ? undefined : await startMatchmaker({ config, keys, redis, newRedis, clock, log, metrics: metrics.registry });
   log.info("scheduler started", { prefix: config.redisPrefix, driver: driver.kind, maxServers: config.maxServers, metrics: metricsUrl ?? "off" });
 
   let closed: Promise<void> | undefined;

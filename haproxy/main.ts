@@ -1,0 +1,72 @@
+/**
+ * The templater process (`npm run templater`): wiring only. Reads the environment once, checks
+ * that HAProxy is installed, then keeps a master-worker HAProxy (started as a daemon, or attached
+ * to on its master socket) in step with the registry until SIGINT/SIGTERM.
+ */
+import { realClock } from "../core/clock.ts";
+import { ConfigError, loadConfig } from "../core/config.ts";
+import { GatewayRegistry } from "../core/gateway-registry.ts";
+import { createKeys } from "../core/keys.ts";
+import { createLogger } from "../core/log.ts";
+import { MetricsRegistry } from "../core/metrics.ts";
+import { RedisNodeRegistry } from "../core/node-registry.ts";
+import { createRedis, redisAnswers } from "../core/redis.ts";
+import { HaproxyControl } from "./control.ts";
+import { EdgeSettingsError } from "./render.ts";
+import { startTemplater } from "./sync.ts";
+
+function fail(message: string): never {
+  console.error(`templater: ${message}`);
+  process.exit(1);
+}
+
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.message);
+  throw err;
+}
+
+if (!Bun.which(config.haproxyBin)) {
+  fail(`HAProxy is not installed (no "${config.haproxyBin}" on PATH). Install it (e.g. apt-get install -y haproxy) or set HAPROXY_BIN.`);
+}
+if (!(await redisAnswers(config.redisUrl, 2000))) fail(`Redis does not answer at ${config.redisUrl}`);
+
+const log = createLogger("templater", config.logLevel);
+const keys = createKeys(config.redisPrefix);
+const redis = createRedis(config.redisUrl);
+const newRedis = () => createRedis(config.redisUrl);
+
+try {
+  const templater = await startTemplater({
+    config,
+    keys,
+    redis,
+    newRedis,
+    nodes: new RedisNodeRegistry(redis, keys, newRedis),
+    // A replica is live for three heartbeats (the gateway registers itself with the same TTL).
+    gateways: new GatewayRegistry(redis, keys, config.gatewayHeartbeatMs * 3),
+    clock: realClock,
+    log,
+    metrics: new MetricsRegistry(),
+    haproxyMode: config.haproxyMode,
+  });
+  log.info(`HAProxy edge on ${config.haproxyBind}:${config.haproxyPort}, stats on :${config.haproxyStatsPort}/stats, config ${config.haproxyConfig}`);
+  const shutdown = async (sig: string) => {
+    await templater.stop();
+    if (config.haproxyMode === "child" && templater.control instanceof HaproxyControl) {
+      log.info(`${sig}: stopping HAProxy and the templater`);
+      await templater.control.stop();
+    } else {
+      log.info(`${sig}: stopping (HAProxy keeps serving; a restarted templater attaches to it)`);
+    }
+    redis.disconnect();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+} catch (err) {
+  if (err instanceof EdgeSettingsError) fail(err.message);
+  throw err;
+}

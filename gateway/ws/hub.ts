@@ -47,7 +47,7 @@ export class RelayHub implements RelayOwner {
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly frames: Counter;
   private readonly bytes: Counter;
-  private readonly connections: Gauge;
+  private readonly connectionsGauge: Gauge;
   /** Upstream sockets opened (tests check that a rejected upgrade opened none). */
   upstreamOpens = 0;
 
@@ -59,12 +59,17 @@ export class RelayHub implements RelayOwner {
     this.upstreamConnectTimeoutMs = c.upstreamConnectTimeoutMs;
     this.frames = deps.metrics.counter("fleetgate_relayed_frames_total", "WebSocket frames relayed, by direction (up: client to node)");
     this.bytes = deps.metrics.counter("fleetgate_relayed_bytes_total", "WebSocket payload bytes relayed, by direction");
-    this.connections = deps.metrics.gauge("fleetgate_gateway_connections", "Relayed WebSocket connections open on this gateway").collect(() => this.connections.set(this.all.size));
+    this.connectionsGauge = deps.metrics.gauge("fleetgate_gateway_connections", "Relayed WebSocket connections open on this gateway").collect(() => this.connectionsGauge.set(this.all.size));
   }
 
   /** Connections open now. */
   get size(): number {
     return this.all.size;
+  }
+
+  /** The live connections' states (operators' debugging and tests; do not mutate). */
+  connections(): RelayState[] {
+    return [...this.all];
   }
 
   reconnectReason(why: string): string {

@@ -73,7 +73,7 @@ export class HaproxyControl implements EdgeControl {
 
   /** Runs `haproxy -c` on a file; resolves with the problem text, or undefined when valid. */
   async validate(file: string): Promise<string | undefined> {
-    const p = Bun.spawn([this.opts.bin, "-c", "-q", "-f", file], { stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([this.opts.bin, "-c", "-f", file], { stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     if (code === 0) return undefined;
     return summarizeHaproxyErrors(`${err}\n${out}`) || `haproxy -c exited with ${code}`;

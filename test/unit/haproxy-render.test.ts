@@ -88,7 +88,7 @@ describe("render: the config's required parts", () => {
     ["public frontend bind", /frontend public\n {4}bind 0\.0\.0\.0:8080\n/],
     ["per-IP conn-rate stick table", /stick-table type ip .* store conn_rate\(10s\)[\s\S]*sc_conn_rate\(0\) gt 200/],
     ["room hashing", /backend gateways[\s\S]*balance url_param room\n {4}hash-type consistent/],
-    ["gateways health-checked", /backend gateways[\s\S]*option httpchk GET \/health/],
+    ["gateways health-checked", /backend gateways[\s\S]*option httpchk GET \/health HTTP\/1.1\n {4}http-check send hdr Host \S+\n/],
     ["nodes health-checked", /backend nodes[\s\S]*option httpchk GET \/health/],
     ["stats page", /bind 0\.0\.0\.0:8404[\s\S]*stats uri \/stats[\s\S]*stats auth admin:stats-pass/],
     ["draining node at weight 0", /server node-4 127\.0\.0\.1:8084 check weight 0\n/],

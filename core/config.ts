@@ -158,6 +158,12 @@ export interface Config {
   readonly httpRateLimit: number;
   /** WS_IP_RATE_LIMIT — WebSocket upgrades per second per IP. Default 50. */
   readonly wsIpRateLimit: number;
+  /**
+   * TRUST_PROXY — take the client address for rate limits from the last X-Forwarded-For hop (the
+   * one the HAProxy edge appends). Default true: the gateway listens on 127.0.0.1 behind the edge.
+   * Set false when clients reach the gateway directly, or they can pick their own address.
+   */
+  readonly trustProxy: boolean;
   /** RECONNECT_DELAY — delay a client is told to wait (close 4009 reason) before reconnecting after its node drained or died, seconds. Default 1. */
   readonly reconnectDelayMs: number;
   /** UPSTREAM_CONNECT_TIMEOUT — how long the relay waits for a node's WebSocket to open before closing the client 1011, seconds. Default 5. */
@@ -368,6 +374,7 @@ export function loadConfig(env: Env): Config {
     wsRateLimit: r.int("WS_RATE_LIMIT", 200, 1),
     httpRateLimit: r.int("HTTP_RATE_LIMIT", 100, 1),
     wsIpRateLimit: r.int("WS_IP_RATE_LIMIT", 50, 1),
+    trustProxy: r.bool("TRUST_PROXY", true),
     reconnectDelayMs: r.seconds("RECONNECT_DELAY", 1, 0),
     upstreamConnectTimeoutMs: r.seconds("UPSTREAM_CONNECT_TIMEOUT", 5),
 

@@ -62,7 +62,7 @@ describe.skipIf(!need("haproxy"))("HaproxyControl (real HAProxy)", () => {
     expect((await fetchStats(edge.config.haproxyStatsPort, { user: STATS_USER, password: STATS_PASSWORD })).status).toBe(200);
     const servers = await waitFor(async () => {
       const s = await statsServers(edge.config.haproxyStatsPort, "nodes");
-      return s.every((r) => r.status === "UP") && s.length === 2 && s;
+      return s.length === 2 && s.every((r) => r.status === "UP") ? s : undefined;
     }, 5000, "both nodes UP on the stats page");
     expect(servers.map((s) => s.svname).sort()).toEqual(["node-a", "node-b"]);
   });

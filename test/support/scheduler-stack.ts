@@ -1,7 +1,8 @@
 /**
- * A gateway and a scheduler in one process against one Redis prefix, with a chosen node driver:
- * the whole join → node → frame path without HAProxy. Used by the scheduler e2e tests and by
- * bench/scale.ts. `stop()` closes both, removes every node (STOP_NODES_ON_EXIT) and the prefix.
+ * A gateway and a scheduler against one Redis prefix — in this process, or as their own processes
+ * — with a chosen node driver: the whole join → node → frame path without HAProxy. Used by the
+ * scheduler e2e tests and by bench/scale.ts. `stop()` closes both, removes every node
+ * (STOP_NODES_ON_EXIT) and the prefix.
  */
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -17,8 +18,10 @@ import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
 import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { createQueues, createSchedulerClient, type SchedulerClient } from "../../scheduler/queues.ts";
 import { bullConnection, startScheduler, type RunningScheduler } from "../../scheduler/start-scheduler.ts";
-import { gatewayTestConfig, openSocket, startTestGateway, type TestGateway } from "./gateway-fixtures.ts";
-import { testRedis, type TestRedis } from "./services.ts";
+import { JwtAuthenticator, jwtKeysFromConfig } from "../../gateway/auth/jwt.ts";
+import type { Role } from "../../gateway/contracts.ts";
+import { TEST_JWT_SECRET, gatewayTestConfig, openSocket, startTestGateway } from "./gateway-fixtures.ts";
+import { freePort, testRedis, waitFor, type TestRedis } from "./services.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 export const NODE_IMAGE = "fleetgate-node:latest";
@@ -26,13 +29,20 @@ export const docker = new Docker({ socketPath: "/var/run/docker.sock" });
 
 export type StackDriver = "docker" | "process" | "fake";
 
+/** What the helpers below need of a gateway: TestGateway (in-process) or a gateway process. */
+export interface GatewayEndpoint {
+  url: string;
+  wsUrl: string;
+  /** Signs a token for a player (or admin) with the gateway's key. */
+  token(sub?: string, roles?: Role[]): Promise<string>;
+}
+
 export interface Stack {
-  gw: TestGateway;
+  gw: GatewayEndpoint;
   /** The in-process scheduler (undefined when it runs as its own process). */
   sched: RunningScheduler | undefined;
   registry: NodeRegistry;
   client: SchedulerClient;
-  driver: NodeDriver;
   config: Config;
   t: TestRedis;
   fleet: string;
@@ -47,21 +57,28 @@ function portRange(): { serverPortStart: number; serverPortEnd: number } {
 
 export interface StackOptions {
   /**
-   * Run the scheduler as its own process (`bun scheduler/main.ts`, as in production) instead of in
-   * this one — so the gateway's event loop measured by a benchmark is not shared with it. Only for
-   * the docker and process drivers.
+   * Run the gateway and the scheduler as their own processes (`bun gateway/main.ts`,
+   * `bun scheduler/main.ts`, as in production) instead of in this one — so a benchmark's clients
+   * do not share an event loop with what they measure. Not with the fake driver.
    */
-  schedulerProcess?: boolean;
+  processes?: boolean;
   log?: Logger;
 }
 
-/** The environment a scheduler process needs to run with `config` (what the stack overrides). */
-function schedulerEnv(config: Config, kind: StackDriver): Record<string, string> {
+/** The environment the gateway and scheduler processes need to run with `config`. */
+function stackEnv(config: Config, kind: StackDriver, gatewayPort: number): Record<string, string> {
   const sec = (ms: number) => String(ms / 1000);
   return {
     PATH: process.env.PATH ?? "",
     REDIS_URL: config.redisUrl,
     REDIS_PREFIX: config.redisPrefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    HOST: "127.0.0.1",
+    PORT: String(gatewayPort),
+    HTTP_RATE_LIMIT: String(config.httpRateLimit),
+    WS_RATE_LIMIT: String(config.wsRateLimit),
+    WS_IP_RATE_LIMIT: String(config.wsIpRateLimit),
+    JOIN_WAIT_TIMEOUT: sec(config.joinWaitTimeoutMs),
     NODE_DRIVER: kind,
     NODE_IMAGE: config.nodeImage,
     NODE_ROOM_MODE: config.nodeRoomMode,
@@ -85,26 +102,53 @@ function schedulerEnv(config: Config, kind: StackDriver): Record<string, string>
   };
 }
 
+function inProcessDriver(kind: StackDriver, fleet: string, config: Config): NodeDriver {
+  if (kind === "docker") return new DockerDriver({ fleet, image: NODE_IMAGE, network: "host", bindAddress: config.nodeBindAddress, memoryMb: 128, cpus: 0.5 });
+  if (kind === "process") return new ProcessDriver({ fleet, stateDir: `${config.dataDir}/process-nodes`, bindAddress: config.nodeBindAddress });
+  return new FakeDriver({ useSpecPort: true });
+}
+
+async function stopProcess(p: Subprocess): Promise<void> {
+  if (p.exitCode !== null) return;
+  p.kill("SIGTERM");
+  await Promise.race([p.exited, Bun.sleep(30_000)]);
+  if (p.exitCode === null) p.kill("SIGKILL");
+}
+
 export async function startStack(kind: StackDriver, overrides: Partial<Config> = {}, opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? silentLogger;
   const t = testRedis(`stack-${kind}`);
   const fleet = fleetName(t.prefix);
   const common: Partial<Config> = { schedulerMetricsPort: 0, nodeImage: NODE_IMAGE, stopNodesOnExit: true, nodeRoomMode: "echo", ...portRange(), ...overrides };
   const config = gatewayTestConfig(t.prefix, common);
-  let driver: NodeDriver;
-  if (kind === "docker") {
-    await ensureNodeImage({ image: NODE_IMAGE });
-    driver = new DockerDriver({ fleet, image: NODE_IMAGE, network: "host", bindAddress: config.nodeBindAddress, memoryMb: 128, cpus: 0.5 });
-  } else if (kind === "process") {
-    driver = new ProcessDriver({ fleet, stateDir: `${config.dataDir}/test-process-nodes`, bindAddress: config.nodeBindAddress });
-  } else driver = new FakeDriver({ useSpecPort: true });
-  const gw = await startTestGateway(t.prefix, common);
+  if (kind === "docker") await ensureNodeImage({ image: NODE_IMAGE });
+  const procs: Subprocess[] = [];
+  let gw: GatewayEndpoint;
+  let gwStop: () => Promise<void>;
   let sched: RunningScheduler | undefined;
-  let proc: Subprocess | undefined;
-  if (opts.schedulerProcess && kind !== "fake") {
-    proc = Bun.spawn([process.execPath, "scheduler/main.ts"], { cwd: ROOT, env: schedulerEnv(config, kind), stdout: "inherit", stderr: "inherit" });
+  if (opts.processes && kind !== "fake") {
+    const port = freePort();
+    const env = stackEnv(config, kind, port);
+    procs.push(Bun.spawn([process.execPath, "scheduler/main.ts"], { cwd: ROOT, env, stdout: "inherit", stderr: "inherit" }));
+    const gwProc = Bun.spawn([process.execPath, "gateway/main.ts"], { cwd: ROOT, env, stdout: "ignore", stderr: "inherit" });
+    procs.push(gwProc);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok, 15_000, "gateway process", 50);
+    const auth = new JwtAuthenticator(jwtKeysFromConfig(config, TEST_JWT_SECRET), config.jwtTtlMs);
+    let n = 0;
+    gw = {
+      url,
+      wsUrl: url.replace(/^http/, "ws"),
+      async token(sub = `p_bench${++n}_${crypto.randomUUID().slice(0, 6)}`, roles: Role[] = ["player"]) {
+        return (await auth.sign({ sub, name: `name-${sub}`, region: "local", roles }, Date.now())).token;
+      },
+    };
+    gwStop = () => stopProcess(gwProc);
   } else {
-    sched = await startScheduler({ config, driver, log, matchmaker: false, sweepSessions: false });
+    const tg = await startTestGateway(t.prefix, common);
+    gw = tg;
+    gwStop = () => tg.stop();
+    sched = await startScheduler({ config, driver: inProcessDriver(kind, fleet, config), log, matchmaker: false, sweepSessions: false });
   }
   const registry = sched?.registry ?? new RedisNodeRegistry(t.redis, t.keys, () => t.connect());
   const queues = sched ? undefined : createQueues(bullConnection(config.redisUrl), t.keys);
@@ -114,18 +158,14 @@ export async function startStack(kind: StackDriver, overrides: Partial<Config> =
     sched,
     registry,
     client,
-    driver,
     config,
     t,
     fleet,
     async stop() {
-      await gw.stop().catch(() => {});
+      await gwStop().catch(() => {});
       if (sched) await sched.close();
-      if (proc) {
-        proc.kill("SIGTERM");
-        await Promise.race([proc.exited, Bun.sleep(30_000)]);
-        if (proc.exitCode === null) proc.kill("SIGKILL");
-      }
+      // The scheduler process stops its fleet on exit (STOP_NODES_ON_EXIT=true).
+      for (const p of procs) await stopProcess(p);
       await queues?.close();
       if (kind === "docker") await removeFleetContainers(fleet);
       await t.cleanup();
@@ -158,7 +198,7 @@ export interface JoinAnswer {
 }
 
 /** POST /v1/players/join as a new player. */
-export async function join(gw: TestGateway, token?: string): Promise<{ token: string; body: JoinAnswer; ms: number }> {
+export async function join(gw: GatewayEndpoint, token?: string): Promise<{ token: string; body: JoinAnswer; ms: number }> {
   const tok = token ?? (await gw.token());
   const t0 = performance.now();
   const res = await fetch(`${gw.url}/v1/players/join`, { method: "POST", headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" }, body: "{}" });
@@ -167,14 +207,14 @@ export async function join(gw: TestGateway, token?: string): Promise<{ token: st
   return { token: tok, body: (await res.json()) as JoinAnswer, ms };
 }
 
-export async function heartbeat(gw: TestGateway, token: string, sessionId: string): Promise<number> {
+export async function heartbeat(gw: GatewayEndpoint, token: string, sessionId: string): Promise<number> {
   const res = await fetch(`${gw.url}/v1/players/heartbeat`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ sessionId }) });
   await res.body?.cancel().catch(() => {});
   return res.status;
 }
 
 /** Opens the join's WebSocket, sends one frame and waits for it to come back (echo nodes). */
-export async function firstFrame(gw: TestGateway, token: string, j: JoinAnswer, timeoutMs = 5_000): Promise<{ ms: number; close(): void }> {
+export async function firstFrame(gw: GatewayEndpoint, token: string, j: JoinAnswer, timeoutMs = 5_000): Promise<{ ms: number; close(): void }> {
   const url = `${gw.wsUrl}/v1/connect?room=${encodeURIComponent(j.roomCode)}`;
   const s = openSocket(url, ["bearer", token]);
   const t0 = performance.now();

@@ -7,9 +7,9 @@ import { NODE_STATES, type NodeRecord } from "../core/types.ts";
 
 export interface SchedulerMetrics {
   registry: MetricsRegistry;
-  /** queue, outcome: completed | failed | retried */
+  /** type (job name: scale-up, drain, wake, reap-node, reap-sweep, autoscale, health), outcome: completed | failed | retried */
   jobs: Counter;
-  /** queue; seconds from processing start to finish. */
+  /** type; seconds from processing start to finish. */
   jobDuration: Histogram;
   /** state */
   nodes: Gauge;
@@ -25,8 +25,8 @@ export function createSchedulerMetrics(registry: MetricsRegistry): SchedulerMetr
   const nodes = registry.gauge("fleetgate_scheduler_nodes", "Nodes in the registry by state, as last listed by this scheduler.");
   return {
     registry,
-    jobs: registry.counter("fleetgate_scheduler_jobs_total", "Scheduler jobs processed by this replica, by queue and outcome."),
-    jobDuration: registry.histogram("fleetgate_scheduler_job_duration_seconds", "Time a job spent processing, by queue.", [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1200]),
+    jobs: registry.counter("fleetgate_scheduler_jobs_total", "Scheduler jobs processed by this replica, by type and outcome."),
+    jobDuration: registry.histogram("fleetgate_scheduler_job_duration_seconds", "Time a job spent processing, by type.", [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1200]),
     nodes,
     decisions: registry.counter("fleetgate_scheduler_scale_decisions_total", "Autoscaler decisions, by action."),
     healthChecks: registry.counter("fleetgate_scheduler_health_checks_total", "Node health probes, by outcome."),

@@ -215,8 +215,8 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     w.on("error", (err: Error) => log.error("worker error", { queue: w.name, error: err.message }));
   }
   function observe(job: Job, outcome: string): void {
-    metrics.jobs.inc({ queue: job.queueName, outcome });
-    if (job.processedOn && job.finishedOn) metrics.jobDuration.observe((job.finishedOn - job.processedOn) / 1000, { queue: job.queueName });
+    metrics.jobs.inc({ type: job.name, outcome });
+    if (job.processedOn && job.finishedOn) metrics.jobDuration.observe((job.finishedOn - job.processedOn) / 1000, { type: job.name });
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
 

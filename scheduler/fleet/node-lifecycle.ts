@@ -96,6 +96,12 @@ export class NodeLifecycle {
   async startNode(req: { nodeId: string; requestId: string; region: string }): Promise<StartOutcome> {
     const { nodeId } = req;
     let rec = await this.d.registry.get(nodeId);
+    if (rec && rec.state === "stopped" && rec.lastSeenAt === 0) {
+      // A start of this request that failed and whose clean-up was cut short (the scheduler died
+      // between marking it stopped and deleting it): finish the clean-up and start afresh.
+      await this.delete(nodeId, rec.stateChangedAt, "failed start, cleaned up on retry");
+      rec = await this.d.registry.get(nodeId);
+    }
     if (rec && rec.state !== "starting") return { kind: "exists", node: rec };
     if (!rec) {
       const res = await this.reservePort(nodeId);

@@ -24,18 +24,23 @@ export async function processHealthTick(ctx: SchedulerContext, probe: HealthProb
   try {
     const nodes = (await ctx.registry.list()).filter((n) => CHECKED_STATES.includes(n.state));
     const out: HealthTickResult = { checked: nodes.length, failed: 0, unhealthy: [], recovered: [] };
+    const failedNow = new Set<string>();
     await Promise.all(
       nodes.map(async (n) => {
         const p = await probe({ nodeId: n.id, host: n.host, port: n.port }, ctx.config.healthCheckTimeoutMs);
         ctx.metrics.healthChecks.inc({ outcome: p.ok ? "ok" : "failed" });
-        if (!p.ok) out.failed++;
+        if (!p.ok) {
+          out.failed++;
+          failedNow.add(n.id);
+        }
         const v = healthVerdict(n, p, ctx.clock.now(), ctx.config);
         await applyVerdict(ctx, n, v, out);
       }),
     );
-    // A node no probe has reached for the whole failure budget (probes hung, or nobody checked)
-    // is as good as failed.
-    const fresh = (await ctx.registry.list()).filter((n) => CHECKED_STATES.includes(n.state));
+    // A node that fails now and has not answered for the whole failure budget (its earlier probes
+    // hung, or no checker ran meanwhile) is lost without waiting for more failures. A node that
+    // answers now is never marked, however long the checker was away.
+    const fresh = (await ctx.registry.list()).filter((n) => failedNow.has(n.id));
     for (const n of staleNodes(fresh, ctx.clock.now(), ctx.config)) {
       await applyVerdict(ctx, n, { patch: {}, to: "unhealthy", replace: n.state === "ready", reason: `not seen for ${ctx.clock.now() - n.lastSeenAt} ms` }, out);
     }

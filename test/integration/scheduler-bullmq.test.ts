@@ -114,7 +114,7 @@ describe.skipIf(!need("redis"))("scheduler on BullMQ", () => {
     await waitFor(async () => (await ready(s)).some((n) => n.id !== victim!.id), 5_000, "a replacement");
   });
 
-  test("drain through the client stops a node; metrics count jobs by queue and outcome", async () => {
+  test("drain through the client stops a node; metrics count jobs by type and outcome", async () => {
     const port = freePort();
     const { s, config } = await start({ schedulerMetricsPort: port });
     await s.client.requestScaleUp({ count: 1, region: "local", reason: "test", requestId: "d" });
@@ -127,10 +127,11 @@ describe.skipIf(!need("redis"))("scheduler on BullMQ", () => {
     expect(s.metricsUrl).toBe(`http://${config.host}:${port}/metrics`);
     const text = await waitFor(async () => {
       const body = await (await fetch(s.metricsUrl!)).text();
-      return body.includes('queue="drain"') ? body : undefined;
+      return body.includes('type="drain"') ? body : undefined;
     }, 3_000, "drain metric");
-    expect(text).toMatch(/fleetgate_scheduler_jobs_total\{outcome="completed",queue="scale-up"\} 1/);
-    expect(text).toMatch(/fleetgate_scheduler_job_duration_seconds_count\{queue="scale-up"\} 1/);
+    expect(text).toMatch(/fleetgate_scheduler_jobs_total\{outcome="completed",type="scale-up"\} 1/);
+    expect(text).toMatch(/fleetgate_scheduler_jobs_total\{outcome="completed",type="drain"\} 1/);
+    expect(text).toMatch(/fleetgate_scheduler_job_duration_seconds_count\{type="scale-up"\} 1/);
     expect(text).toMatch(/fleetgate_scheduler_nodes\{state="stopped"\} 1/);
   });
 

@@ -9,7 +9,7 @@ import { processReapNode, processReapSweep } from "../../scheduler/jobs/reap.ts"
 import { processScaleUp } from "../../scheduler/jobs/scale-up.ts";
 import { processWake } from "../../scheduler/jobs/wake.ts";
 import type { ReapNodeJob } from "../../scheduler/queues.ts";
-import { T0 } from "../support/scheduler-fixtures.ts";
+import { T0, nodeRec } from "../support/scheduler-fixtures.ts";
 import { driveClock, fakeJob, memoryScheduler } from "../support/scheduler-harness.ts";
 
 const scaleUp = (count: number, requestId = "req-1") => fakeJob({ count, region: "local", reason: "test", requestId });
@@ -70,6 +70,16 @@ describe("scale-up job", () => {
     expect(await m.registry.list()).toEqual([]);
     expect(await m.driver.list()).toEqual([]);
     expect(m.ports.held().size).toBe(0);
+  });
+
+  test("a retry after a clean-up cut short (record left stopped, never ready) starts the node afresh", async () => {
+    const m = memoryScheduler();
+    const id = nodeIdFor("req-1", 0);
+    const now = m.clock.now();
+    await m.registry.create(nodeRec(id, { state: "stopped", lastSeenAt: 0, stoppedAt: now, stateChangedAt: now }), now);
+    const r = await processScaleUp(scaleUp(1), m.ctx);
+    expect(r.started).toEqual([id]);
+    expect((await m.registry.get(id))?.state).toBe("ready");
   });
 
   test("a start that cannot work on retry is unrecoverable", async () => {
@@ -263,6 +273,17 @@ describe("health tick", () => {
     await processHealthTick(m.ctx, m.probe);
     expect((await m.registry.get(id))?.state).toBe("ready");
     expect((await m.registry.get(id))?.healthFailures).toBe(0);
+  });
+
+  test("a node failing now and unseen for the whole failure budget is lost at once; one answering now never is", async () => {
+    const m = memoryScheduler({ healthCheckFailures: 3, healthCheckIntervalMs: 2_000, healthCheckTimeoutMs: 1_000 });
+    await processScaleUp(scaleUp(2), m.ctx);
+    const [a, b] = await m.registry.list();
+    m.clock.advance(60_000); // the checker was away for a minute
+    m.down.add(a!.id);
+    await processHealthTick(m.ctx, m.probe);
+    expect((await m.registry.get(a!.id))?.state).toBe("unhealthy");
+    expect((await m.registry.get(b!.id))?.state).toBe("ready");
   });
 
   test("updates rooms, players and lastSeenAt from /health", async () => {

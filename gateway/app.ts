@@ -12,7 +12,7 @@ import { fleetAdminRoutes } from "./admin/fleet-routes.ts";
 import { authRoutes } from "./auth/routes.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { matchmakingRoutes } from "./matchmaking/routes.ts";
-import { FixedWindowLimiter } from "./ops/rate-limit.ts";
+import { clientAddress, FixedWindowLimiter } from "./ops/rate-limit.ts";
 import { opsRoutes } from "./ops/routes.ts";
 import { RedisPlacement } from "./placement/redis-placement.ts";
 import { JoinService } from "./players/join.ts";
@@ -49,7 +49,15 @@ export class GatewayRuntime {
     this.join = new JoinService({ ...deps, placement, sessions: this.sessions, waiter: this.waiter });
   }
 
-  async start(): Promise<void> {
+  private starting: Promise<void> | undefined;
+
+  /** Starts the background work; idempotent (every caller awaits the same start). */
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     await this.hub.start();
     // Sessions expire between heartbeats; sweeping once per interval releases a dead seat within
     // SESSION_TTL + HEARTBEAT_INTERVAL. Every replica sweeps; each session is released once.
@@ -59,6 +67,7 @@ export class GatewayRuntime {
   }
 
   async stop(): Promise<void> {
+    this.starting = undefined;
     this.sweepTimer?.cancel();
     this.sweepTimer = undefined;
     await this.hub.stop();
@@ -103,7 +112,7 @@ export function createApp(deps: GatewayDeps) {
     .onRequest(({ request, server }) => {
       const path = new URL(request.url).pathname;
       if (UNLIMITED.has(path) || path === "/v1/connect") return;
-      const ip = server?.requestIP(request)?.address ?? "local";
+      const ip = clientAddress(request, server?.requestIP(request)?.address, c.trustProxy);
       if (!httpLimiter.hit(ip)) throw rateLimited("too many requests from this address (HTTP_RATE_LIMIT)");
     })
     .onStart(async () => {
@@ -115,7 +124,7 @@ export function createApp(deps: GatewayDeps) {
     .use(opsRoutes(deps, { beforeMetrics: () => runtime.hub.flushMetrics() }))
     .use(authRoutes(deps))
     .use(playersRoutes(deps, runtime))
-    .use(connectRoute(deps, runtime.hub))
+    .use(connectRoute(deps, runtime.hub, runtime.sessions))
     .use(roomsRoutes(deps))
     .use(matchmakingRoutes(deps))
     .use(adminRoutes(deps))

@@ -33,15 +33,21 @@ const presence = await startReplicaHeartbeat(
 deps.log.info(`gateway ${deps.gatewayId} listening on http://${config.host}:${port}`);
 console.log(`fleetgate gateway: http://${config.host}:${port} (docs: http://${config.host}:${port}/docs)`);
 
+/** Time for close frames to reach clients before the sockets are torn down. */
+const SHUTDOWN_FLUSH_MS = 200;
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   deps.log.info(`${signal}: shutting down`);
-  // Leave the edge first so no new connections arrive, then tell clients to reconnect (4009).
+  // Leave the edge first (HAProxy drops this replica on its next render), stop accepting, then
+  // tell connected clients to reconnect (4009) — to another replica — and let the closes flush.
   await presence.stop().catch(() => {});
+  // stop(false) stops accepting and resolves only once every connection is gone: not awaited.
+  void app.server?.stop(false);
   app.decorator.gateway.hub.closeAll();
-  await app.stop().catch(() => {});
+  await Bun.sleep(SHUTDOWN_FLUSH_MS);
+  await app.stop(true).catch(() => {});
   await built.close();
   process.exit(0);
 }

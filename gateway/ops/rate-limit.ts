@@ -35,3 +35,18 @@ export class FixedWindowLimiter {
     for (const [k, v] of this.hits) if (v.window !== window) this.hits.delete(k);
   }
 }
+
+/**
+ * The client address a rate limit counts: the last X-Forwarded-For hop (appended by the HAProxy
+ * edge; earlier hops are whatever the client sent) when proxies are trusted, else the peer.
+ */
+export function clientAddress(request: Request, peer: string | undefined, trustProxy: boolean): string {
+  if (trustProxy) {
+    const xff = request.headers.get("x-forwarded-for");
+    if (xff) {
+      const last = xff.slice(xff.lastIndexOf(",") + 1).trim();
+      if (last) return last.slice(0, 64);
+    }
+  }
+  return peer ?? "local";
+}

@@ -19,6 +19,9 @@ import type { RedisPlacement } from "../placement/redis-placement.ts";
 import type { NodeChangeWaiter } from "./node-events.ts";
 import type { SessionStore, StoredSession } from "./session-store.ts";
 
+/** Room codes of player sessions start with this; only the session's player may connect to one. */
+export const SESSION_ROOM_PREFIX = "s-";
+
 /** Re-check for a free seat at least this often while waiting (seats freed by leaves publish no node event). */
 const RECHECK_MS = 500;
 
@@ -70,7 +73,7 @@ export class JoinService {
       return existing;
     }
     const sessionId = `s_${randomBytes(12).toString("base64url")}`;
-    const roomCode = `s-${randomBytes(12).toString("base64url")}`;
+    const roomCode = `${SESSION_ROOM_PREFIX}${randomBytes(12).toString("base64url")}`;
     const deadline = started + config.joinWaitTimeoutMs;
     let asked = false;
     try {

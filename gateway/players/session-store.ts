@@ -114,6 +114,12 @@ export class SessionStore {
     return id ? this.get(id, now) : undefined;
   }
 
+  /** Whether the player's live session is the one whose room this is (a session room is its player's alone). */
+  async playerHoldsRoom(playerId: string, roomCode: string, now: number): Promise<boolean> {
+    const s = await this.forPlayer(playerId, now);
+    return s !== undefined && s.roomCode === roomCode;
+  }
+
   /** Extends a live session by SESSION_TTL; false when it is missing or expired. */
   async beat(sessionId: string, now: number): Promise<boolean> {
     if (!isSessionId(sessionId)) return false;

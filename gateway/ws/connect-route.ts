@@ -1,7 +1,7 @@
 /**
  * `GET /v1/connect?room=CODE` — the WebSocket entry (CONTRACT "WebSocket"). An ordinary Elysia
  * route does everything that may refuse the connection, in this order: per-IP upgrade rate, room
- * code (before any lookup), token, seat, placement. Only then is the upstream dialled — in the
+ * code (before any lookup), token, session-room owner, seat, placement. Only then is the upstream dialled — in the
  * socket's `open`, from the relay's plain functions (never Elysia's `.ws()`; see DESIGN "Stack
  * notes"). A refusal of a WebSocket request still upgrades and then closes with the code, because
  * a browser cannot read an HTTP status from a failed handshake.
@@ -10,7 +10,9 @@ import { Elysia } from "elysia";
 import type { Server } from "bun";
 import { AppError, CloseCode } from "../../core/errors.ts";
 import type { GatewayDeps } from "../deps.ts";
-import { FixedWindowLimiter } from "../ops/rate-limit.ts";
+import { clientAddress, FixedWindowLimiter } from "../ops/rate-limit.ts";
+import { SESSION_ROOM_PREFIX } from "../players/join.ts";
+import type { SessionStore } from "../players/session-store.ts";
 import type { RelayHub } from "./hub.ts";
 import { newRelayState, type RelayState } from "./relay.ts";
 import { parseRoomCode } from "./room-code.ts";
@@ -32,7 +34,7 @@ function isUpgrade(request: Request): boolean {
 
 type BunServer = Server<RelayState>;
 
-export function connectRoute(deps: GatewayDeps, hub: RelayHub) {
+export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<SessionStore, "playerHoldsRoom">) {
   const ipLimiter = new FixedWindowLimiter(deps.config.wsIpRateLimit, deps.clock);
 
   return new Elysia({ name: "connectRoute" }).get(
@@ -53,7 +55,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub) {
         return new AppError(status, errCode, reason).toBody();
       };
 
-      const ip = srv?.requestIP(request)?.address ?? "local";
+      const ip = clientAddress(request, srv?.requestIP(request)?.address, deps.config.trustProxy);
       if (!ipLimiter.hit(ip)) return refuse(CloseCode.RATE_LIMITED, "too many connection attempts", 429, "RATE_LIMITED");
 
       const roomCode = parseRoomCode(query.get("room"));
@@ -68,6 +70,9 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub) {
       }
 
       const now = deps.clock.now();
+      if (roomCode.startsWith(SESSION_ROOM_PREFIX) && !(await sessions.playerHoldsRoom(claims.sub, roomCode, now))) {
+        return refuse(CloseCode.NOT_SEATED, "this room belongs to another player's session (or the session expired)", 403, "NOT_SEATED");
+      }
       const seat = await deps.seats.checkSeat(roomCode, claims.sub, query.get("seat") ?? undefined, now);
       if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
 

@@ -130,9 +130,15 @@ export class RelayHub implements RelayOwner {
     else if (e.type === "close") this.closeRoom(e.roomCode);
   }
 
-  /** Starts the tick and the room-event subscription. Idempotent. */
-  async start(): Promise<void> {
-    if (this.tickTimer) return;
+  private starting: Promise<void> | undefined;
+
+  /** Starts the tick and the room-event subscription. Idempotent: every caller awaits the same start. */
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     this.tickTimer = this.deps.clock.setInterval(() => void this.tick(), TICK_MS);
     const sub = this.deps.newRedis();
     const channel = this.deps.keys.roomEventsChannel;
@@ -154,6 +160,8 @@ export class RelayHub implements RelayOwner {
   }
 
   async stop(): Promise<void> {
+    await this.starting?.catch(() => {});
+    this.starting = undefined;
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
     await this.unsubscribe?.();

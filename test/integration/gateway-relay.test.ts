@@ -48,6 +48,35 @@ describe.skipIf(!need("redis"))("gateway relay", () => {
     s.ws.close();
   });
 
+  test("frames sent before the upstream opens are buffered and relayed exactly, in order", async () => {
+    const s = connect("room-early", await gw.token());
+    await s.opened;
+    const sent = Array.from({ length: 50 }, (_, i) => (i % 2 ? `{"early":  ${i}}` : new Uint8Array([i, 255 - i, i])));
+    for (const f of sent) s.ws.send(f); // right after the client's open: the node is still being dialled
+    await s.waitMessages(50);
+    s.messages.forEach((m, i) => {
+      const want = sent[i]!;
+      if (typeof want === "string") expect(m).toBe(want);
+      else expect(new Uint8Array(m as ArrayBuffer)).toEqual(want);
+    });
+    s.ws.close();
+  });
+
+  test("a player session's room admits only that session's player", async () => {
+    const owner = await gw.token("p_owner_1");
+    const res = await fetch(`${gw.url}/v1/players/join`, { method: "POST", headers: { authorization: `Bearer ${owner}` } });
+    expect(res.status).toBe(201);
+    const j = (await res.json()) as { roomCode: string; connectUrl: string };
+    const intruder = openSocket(j.connectUrl, ["bearer", await gw.token("p_intruder_1")]);
+    expect((await closedWithin(intruder)).code).toBe(4003);
+    const mine = openSocket(j.connectUrl, ["bearer", owner]);
+    await mine.opened;
+    mine.ws.send("mine");
+    await mine.waitMessages(1);
+    expect(mine.messages[0]).toBe("mine");
+    mine.ws.close();
+  });
+
   test("every bad token kind closes 4001 and opens no upstream", async () => {
     const good = await gw.token();
     const [h, p, sig] = good.split(".") as [string, string, string];

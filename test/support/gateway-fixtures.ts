@@ -49,8 +49,8 @@ export async function startTestGateway(prefix: string, overrides: Partial<Config
   const built = buildGatewayDeps(config, { jwtSecret: TEST_JWT_SECRET, clock: realClock, log: silentLogger });
   const app = createApp(built.deps);
   app.listen({ hostname: "127.0.0.1", port: 0 });
-  // onStart hooks (relay tick, subscriptions) run asynchronously after listen.
-  await Bun.sleep(30);
+  // listen() fires onStart without awaiting it: wait for the subscriptions before returning.
+  await app.decorator.gateway.start();
   const port = app.server!.port!;
   let n = 0;
   return {

@@ -6,7 +6,7 @@ import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
 import { MemoryNodeRegistry } from "../../core/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
-import { FixedWindowLimiter } from "../../gateway/ops/rate-limit.ts";
+import { clientAddress, FixedWindowLimiter } from "../../gateway/ops/rate-limit.ts";
 import { liveNodeCount, mayScaleUp } from "../../gateway/players/join.ts";
 import { connectUrl } from "../../gateway/players/routes.ts";
 import { isSessionId } from "../../gateway/players/session-store.ts";
@@ -61,6 +61,19 @@ describe("FixedWindowLimiter", () => {
     expect(l.hit("b")).toBe(true);
     clock.advance(1000);
     expect(l.hit("a")).toBe(true);
+  });
+});
+
+describe("clientAddress", () => {
+  const req = (xff?: string) => new Request("http://localhost/", xff ? { headers: { "x-forwarded-for": xff } } : {});
+  test.each<[string | undefined, string | undefined, boolean, string]>([
+    [undefined, "10.0.0.1", true, "10.0.0.1"],
+    ["203.0.113.9", "127.0.0.1", true, "203.0.113.9"],
+    ["1.1.1.1, 203.0.113.9", "127.0.0.1", true, "203.0.113.9"],
+    ["1.1.1.1, 203.0.113.9", "127.0.0.1", false, "127.0.0.1"],
+    [undefined, undefined, true, "local"],
+  ])("XFF %p peer %p trust %p → %p", (xff, peer, trust, want) => {
+    expect(clientAddress(req(xff), peer, trust)).toBe(want);
   });
 });
 

@@ -158,7 +158,7 @@ describe.skipIf(!run)("templater with a real HAProxy and Redis", () => {
   test("gateway replicas come and go in backend gateways", async () => {
     const gw = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => Response.json({ status: "ok" }) });
     try {
-      await h.gateways.heartbeat({ id: "gw-test", host: "127.0.0.1", port: gw.port, startedAt: Date.now() }, Date.now());
+      await h.gateways.heartbeat({ id: "gw-test", host: "127.0.0.1", port: gw.port ?? 0, startedAt: Date.now() }, Date.now());
       await waitFor(async () => (await statsServers(h.edge.config.haproxyStatsPort, "gateways", statsAuth)).find((r) => r.svname === "gw-test" && r.status === "UP"), 5000, "gateway listed and UP");
       await h.gateways.deregister("gw-test", Date.now());
       await waitFor(async () => (await statsServers(h.edge.config.haproxyStatsPort, "gateways", statsAuth)).length === 0, 5000, "gateway gone");

@@ -6,7 +6,7 @@
  */
 import { Elysia } from "elysia";
 import type { TimerHandle } from "../core/clock.ts";
-import { AppError, rateLimited } from "../core/errors.ts";
+import { AppError, rateLimited, tooLarge } from "../core/errors.ts";
 import { adminRoutes } from "./admin/routes.ts";
 import { fleetAdminRoutes } from "./admin/fleet-routes.ts";
 import { authRoutes } from "./auth/routes.ts";
@@ -82,7 +82,9 @@ export function createApp(deps: GatewayDeps) {
 
   return new Elysia({
     name: "gateway",
-    serve: { maxRequestBodySize: MAX_BODY_BYTES, development: false },
+    // Bun's own limit (a plain-text 413) only catches bodies without a Content-Length; the
+    // onRequest check answers the usual case in the contract's JSON shape.
+    serve: { maxRequestBodySize: MAX_BODY_BYTES * 4, development: false },
     websocket: {
       // Bun closes a client frame above this with 1009 before any of our code runs.
       maxPayloadLength: c.maxFrameBytes,
@@ -110,6 +112,8 @@ export function createApp(deps: GatewayDeps) {
       }
     })
     .onRequest(({ request, server }) => {
+      const length = Number(request.headers.get("content-length") ?? 0);
+      if (length > MAX_BODY_BYTES) throw tooLarge("PAYLOAD_TOO_LARGE", `request body above ${MAX_BODY_BYTES} bytes`);
       const path = new URL(request.url).pathname;
       if (UNLIMITED.has(path) || path === "/v1/connect") return;
       const ip = clientAddress(request, server?.requestIP(request)?.address, c.trustProxy);

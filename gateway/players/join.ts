@@ -95,7 +95,10 @@ export class JoinService {
           if (!mayScaleUp(fleet, config.maxServers) && !starting) break; // at MAX_SERVERS and nothing on its way
           if (mayScaleUp(fleet, config.maxServers)) {
             // Deterministic per join: a retried request of this loop cannot start a second node.
-            await this.deps.scheduler.requestScaleUp({ count: 1, region: req.region, reason: "player join: no free seat", requestId: `join-${sessionId}` });
+            // A failed request is logged, not fatal: the autoscaler also sees the pending join.
+            await this.deps.scheduler
+              .requestScaleUp({ count: 1, region: req.region, reason: "player join: no free seat", requestId: `join-${sessionId}` })
+              .catch((err: unknown) => this.deps.log.warn("scale-up request failed", { sessionId, err }));
           }
           await this.deps.redis.zadd(this.deps.keys.pendingJoins, String(deadline), sessionId);
           asked = true;

@@ -232,6 +232,12 @@ describe.skipIf(!need("redis"))("gateway HTTP", () => {
       expect(docs.headers.get("content-type")).toContain("text/html");
     });
 
+    test("a body above 1 MiB is 413 in the contract shape", async () => {
+      const r = await call(gw, "POST", "/v1/auth/guest", JSON.stringify({ displayName: "x".repeat(2 * 1024 * 1024) }));
+      expect(r.status).toBe(413);
+      expect(r.json.error?.code).toBe("PAYLOAD_TOO_LARGE");
+    });
+
     test("unknown routes are 404 JSON", async () => {
       const r = await call(gw, "GET", "/no/such/thing");
       expect(r.status).toBe(404);

@@ -235,8 +235,10 @@ describe.skipIf(!need("redis"))("gateway relay", () => {
       await s.opened;
       // The client is upgraded before the upstream opens; kill the node once the player is on it.
       await waitFor(() => n3.server.health().players === 1, 2000, "player on node");
+      const t0 = Date.now();
       await n3.stop();
       const c = await closedWithin(s);
+      expect(Date.now() - t0).toBeLessThan(1000); // the node's side reaches the client within 1 s
       expect(c.code).toBe(4009);
       expect(c.reason).toMatch(/reconnect after \d+ ms/);
     } finally {

@@ -201,7 +201,11 @@ function onOpen(ws: ServerWebSocket<RelayState>): void {
   }, d.owner.upstreamConnectTimeoutMs);
 
   up.onopen = () => {
-    if (d.closed) return;
+    if (d.closed) {
+      // The client left while the node was being dialled: a close during CONNECTING may not stick.
+      up.close(1000, "client gone");
+      return;
+    }
     d.upstreamOpen = true;
     if (d.connectTimer) clearTimeout(d.connectTimer);
     d.connectTimer = undefined;
@@ -314,11 +318,13 @@ function onMessage(ws: ServerWebSocket<RelayState>, msg: Frame): void {
 /** Pauses reading the client while the node is behind; resumes when it catches up. */
 function checkUpstreamPressure(d: RelayState, up: WebSocket): void {
   const buffered = up.bufferedAmount;
-  if (buffered <= d.owner.bufferBytes / 2 || d.clientPaused) return;
+  if (buffered <= d.owner.bufferBytes / 2) return;
+  // Checked while paused too: frames Bun had already read when the pause began still arrive.
   if (buffered > d.owner.bufferBytes) {
     closeRelay(d, CloseCode.RATE_LIMITED, "game server is not reading fast enough: buffer limit exceeded");
     return;
   }
+  if (d.clientPaused) return;
   d.clientPaused = true;
   d.client?.pause();
   // Bun's client WebSocket has no drain event: poll bufferedAmount only while paused.

@@ -185,6 +185,15 @@ describe.skipIf(!need("redis"))("gateway relay", () => {
     expect(gw.app.decorator.gateway.hub.size).toBe(0);
   }, 60_000);
 
+  test("clients that leave while the node is still being dialled leave nothing open", async () => {
+    const token = await gw.token();
+    const batch = Array.from({ length: 200 }, (_, i) => connect(`abort-${i % 5}x`, token));
+    // Half close the moment they open (upstream still connecting), half before the upgrade answers.
+    batch.forEach((s, i) => (i % 2 ? void s.opened.then(() => s.ws.close(), () => {}) : s.ws.close()));
+    await Promise.all(batch.map((s) => closedWithin(s, 5000)));
+    await waitFor(() => node.server.health().players === 0 && gw.app.decorator.gateway.hub.size === 0, 3000, "nothing left open");
+  });
+
   test("client close reaches the node within 1 s", async () => {
     const s = connect("room-close", await gw.token());
     await s.opened;

@@ -1,0 +1,74 @@
+/**
+ * What the capacity dashboard shows, in one snapshot. The capacity numbers come from
+ * `summarizeCapacity` — the same function behind `/v1/capacity` — so both always agree.
+ */
+import type { Keys } from "../../core/keys.ts";
+import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { Redis } from "../../core/redis.ts";
+import { publicNode, type PublicNode } from "../../core/types.ts";
+import { parseTemplaterEvent, type TemplaterEvent } from "../../haproxy/events.ts";
+import type { SchedulerClient } from "../../scheduler/queues.ts";
+import { summarizeCapacity, type CapacitySnapshot } from "../ops/capacity.ts";
+
+/** A scaling decision as the scheduler writes it to keys.scaleEvents. */
+export interface ScaleEvent {
+  at: number;
+  action: string;
+  count: number;
+  reason: string;
+}
+
+/** Everything on the dashboard at one moment. */
+export interface DashboardSnapshot {
+  /** When it was taken (ms since the epoch). */
+  at: number;
+  /** Exactly what `/v1/capacity` answers. */
+  capacity: CapacitySnapshot;
+  /** Every node (as `/v1/servers` shows them: no tokens). */
+  nodes: PublicNode[];
+  /** Most recent first. */
+  scaleEvents: ScaleEvent[];
+  /** The templater's last reload attempt, if any. */
+  lastReload: TemplaterEvent | null;
+}
+
+/** How many scale events the dashboard lists. */
+export const SCALE_EVENTS_SHOWN = 20;
+
+/** Parses the scale-events list, skipping anything that is not a well-formed event. */
+export function parseScaleEvents(raw: readonly string[]): ScaleEvent[] {
+  const out: ScaleEvent[] = [];
+  for (const r of raw) {
+    try {
+      const v = JSON.parse(r) as Partial<ScaleEvent> | null;
+      if (!v || typeof v.at !== "number" || typeof v.action !== "string") continue;
+      out.push({ at: v.at, action: v.action.slice(0, 64), count: typeof v.count === "number" ? v.count : 0, reason: typeof v.reason === "string" ? v.reason.slice(0, 200) : "" });
+    } catch {
+      /* not JSON: skipped */
+    }
+  }
+  return out.sort((a, b) => b.at - a.at);
+}
+
+export interface DashboardSources {
+  nodes: NodeRegistry;
+  scheduler: SchedulerClient;
+  redis: Redis;
+  keys: Keys;
+}
+
+export async function dashboardSnapshot(deps: DashboardSources, now: number): Promise<DashboardSnapshot> {
+  const [nodes, queues, rawEvents, rawReload] = await Promise.all([
+    deps.nodes.list(),
+    deps.scheduler.queuedJobs(),
+    deps.redis.lrange(deps.keys.scaleEvents, 0, SCALE_EVENTS_SHOWN - 1),
+    deps.redis.get(deps.keys.templaterLast),
+  ]);
+  return {
+    at: now,
+    capacity: summarizeCapacity(nodes, queues),
+    nodes: nodes.map(publicNode),
+    scaleEvents: parseScaleEvents(rawEvents).slice(0, SCALE_EVENTS_SHOWN),
+    lastReload: parseTemplaterEvent(rawReload) ?? null,
+  };
+}

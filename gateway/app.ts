@@ -128,7 +128,7 @@ export function createApp(deps: GatewayDeps) {
     .use(opsRoutes(deps, { beforeMetrics: () => runtime.hub.flushMetrics() }))
     .use(authRoutes(deps))
     .use(playersRoutes(deps, runtime))
-    .use(connectRoute(deps, runtime.hub, runtime.sessions))
+    .use(connectRoute(deps, runtime.hub, runtime.sessions, runtime.waiter))
     .use(roomsRoutes(deps))
     .use(matchmakingRoutes(deps))
     .use(adminRoutes(deps))

@@ -1,7 +1,8 @@
 /**
  * `GET /v1/connect?room=CODE` — the WebSocket entry (CONTRACT "WebSocket"). An ordinary Elysia
  * route does everything that may refuse the connection, in this order: per-IP upgrade rate, room
- * code (before any lookup), token, session-room owner, seat, placement. Only then is the upstream dialled — in the
+ * code (before any lookup), token, session-room owner, seat, placement (asking the scheduler for
+ * a node, or for a wake, and waiting bounded when none is free: see place-or-wait.ts). Only then is the upstream dialled — in the
  * socket's `open`, from the relay's plain functions (never Elysia's `.ws()`; see DESIGN "Stack
  * notes"). A refusal of a WebSocket request still upgrades and then closes with the code, because
  * a browser cannot read an HTTP status from a failed handshake.
@@ -12,8 +13,10 @@ import { AppError, CloseCode } from "../../core/errors.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { clientAddress, FixedWindowLimiter } from "../ops/rate-limit.ts";
 import { SESSION_ROOM_PREFIX } from "../players/join.ts";
+import type { NodeChangeWaiter } from "../players/node-events.ts";
 import type { SessionStore } from "../players/session-store.ts";
 import type { RelayHub } from "./hub.ts";
+import { placeOrWait } from "./place-or-wait.ts";
 import { newRelayState, type RelayState } from "./relay.ts";
 import { parseRoomCode } from "./room-code.ts";
 
@@ -34,7 +37,7 @@ function isUpgrade(request: Request): boolean {
 
 type BunServer = Server<RelayState>;
 
-export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<SessionStore, "playerHoldsRoom">) {
+export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<SessionStore, "playerHoldsRoom">, waiter: NodeChangeWaiter) {
   const ipLimiter = new FixedWindowLimiter(deps.config.wsIpRateLimit, deps.clock);
 
   return new Elysia({ name: "connectRoute" }).get(
@@ -78,12 +81,12 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
 
       let node;
       try {
-        node = await deps.placement.placeRoom(roomCode, { region: claims.region || undefined, now });
+        node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined);
       } catch (err) {
-        if (err instanceof AppError && err.status === 503) return refuse(CloseCode.NO_CAPACITY, "no game-server capacity; retry with backoff", 503, "NO_CAPACITY");
         deps.log.warn("placement failed", { roomCode, err });
         return refuse(CloseCode.UPSTREAM_ERROR, "placement failed", 503, "UPSTREAM_ERROR");
       }
+      if (!node) return refuse(CloseCode.NO_CAPACITY, "no game server available in time; retry with backoff", 503, "NO_CAPACITY");
 
       const data = newRelayState(hub, {
         roomCode,

@@ -256,16 +256,69 @@ describe.skipIf(!need("redis"))("gateway relay", () => {
     }
   });
 
-  test("no ready node: 4013", async () => {
+  test("no node in time: the scheduler is asked for one, and 4013 past JOIN_WAIT_TIMEOUT", async () => {
     const tr4 = testRedis("gwnocap");
-    const g4 = await startTestGateway(tr4.prefix);
+    const g4 = await startTestGateway(tr4.prefix, { joinWaitTimeoutMs: 400 });
     try {
       const s = openSocket(`${g4.wsUrl}/v1/connect?room=room-none`, ["bearer", await g4.token()]);
       const c = await closedWithin(s);
       expect(c.code).toBe(4013);
+      const job = await g4.deps.queues.scaleUp.getJob("scale-up__connect-room-none-new");
+      expect(job?.data).toMatchObject({ count: 1, requestId: "connect-room-none-new" });
     } finally {
       await g4.stop();
       await tr4.cleanup();
+    }
+  });
+
+  test("a node that turns ready during the wait takes the connection", async () => {
+    const tr5 = testRedis("gwwait");
+    const g5 = await startTestGateway(tr5.prefix, { joinWaitTimeoutMs: 5000 });
+    let n5: TestNode | undefined;
+    try {
+      const s = openSocket(`${g5.wsUrl}/v1/connect?room=room-later`, ["bearer", await g5.token()]);
+      await Bun.sleep(200);
+      n5 = await startTestNode(g5.deps);
+      await s.opened;
+      s.ws.send("late but here");
+      await s.waitMessages(1);
+      expect(s.messages[0]).toBe("late but here");
+      s.ws.close();
+    } finally {
+      await g5.stop();
+      await n5?.stop();
+      await tr5.cleanup();
+    }
+  });
+
+  test("a room whose node was stopped for inactivity wakes it (wake job) and connects once it is ready", async () => {
+    const tr6 = testRedis("gwwake");
+    const g6 = await startTestGateway(tr6.prefix, { joinWaitTimeoutMs: 5000 });
+    const n6 = await startTestNode(g6.deps, { capacity: 1, maxRooms: 1 });
+    try {
+      const first = openSocket(`${g6.wsUrl}/v1/connect?room=room-sleepy`, ["bearer", await g6.token("p_sleepy")]);
+      await first.opened;
+      first.ws.close();
+      await first.closed;
+      const reg = g6.deps.nodes;
+      await reg.transition(n6.record.id, "stopping", Date.now());
+      await reg.transition(n6.record.id, "stopped", Date.now(), { patch: { stoppedAt: 12345 } });
+      const again = openSocket(`${g6.wsUrl}/v1/connect?room=room-sleepy`, ["bearer", await g6.token("p_sleepy")]);
+      const job = await waitFor(() => g6.deps.queues.wake.getJob(`wake__${n6.record.id}__connect-room-sleepy-12345`), 3000, "wake job");
+      expect(job.data.nodeId).toBe(n6.record.id);
+      // What the scheduler's wake job does (the node process here never stopped):
+      await reg.transition(n6.record.id, "starting", Date.now());
+      await reg.transition(n6.record.id, "ready", Date.now());
+      await again.opened;
+      again.ws.send("awake");
+      await again.waitMessages(1);
+      expect(again.messages[0]).toBe("awake");
+      expect((await g6.deps.placement.nodeForRoom("room-sleepy"))?.id).toBe(n6.record.id);
+      again.ws.close();
+    } finally {
+      await g6.stop();
+      await n6.stop();
+      await tr6.cleanup();
     }
   });
 });

@@ -46,21 +46,22 @@ async function setup(nodes: NodeRecord[], opts: { maxServers?: number; previous?
 }
 
 /** Runs placeOrWait while moving the fake clock until it settles. */
-async function run(s: Awaited<ReturnType<typeof setup>>, during?: () => Promise<void>) {
+async function run(s: Awaited<ReturnType<typeof setup>>, during?: () => Promise<void>): Promise<NodeRecord | undefined> {
   const p = placeOrWait(s.deps, s.waiter, "room-1", undefined);
-  let result: NodeRecord | undefined | "pending" = "pending";
-  void p.then((r) => (result = r));
-  for (let i = 0; i < 40 && result === "pending"; i++) {
+  let settled = false;
+  void p.then(() => (settled = true));
+  for (let i = 0; i < 40 && !settled; i++) {
     await s.clock.advanceAsync(100);
     if (i === 2) await during?.();
   }
-  return result;
+  if (!settled) throw new Error("placeOrWait did not settle within 4 s of fake time");
+  return p;
 }
 
 describe("placeOrWait", () => {
   test("a ready node: placed at once, nothing asked", async () => {
     const s = await setup([makeNode({ id: "a" })]);
-    expect((await run(s)) as NodeRecord).toMatchObject({ id: "a" });
+    expect(await run(s)).toMatchObject({ id: "a" });
     expect([s.scaleUps.length, s.wakes.length]).toEqual([0, 0]);
   });
 
@@ -78,7 +79,7 @@ describe("placeOrWait", () => {
     });
     expect(s.wakes).toEqual([{ nodeId: "sleepy", requestId: "connect-room-1-77" }]);
     expect(s.scaleUps).toEqual([]);
-    expect(r as NodeRecord).toMatchObject({ id: "sleepy", state: "ready" });
+    expect(r).toMatchObject({ id: "sleepy", state: "ready" });
   });
 
   test("at MAX_SERVERS nothing is asked", async () => {
@@ -91,6 +92,6 @@ describe("placeOrWait", () => {
   test("a node coming up during the wait is used", async () => {
     const s = await setup([]);
     const r = await run(s, async () => void (await s.reg.create(makeNode({ id: "fresh" }), s.clock.now())));
-    expect(r as NodeRecord).toMatchObject({ id: "fresh" });
+    expect(r).toMatchObject({ id: "fresh" });
   });
 });

@@ -40,6 +40,7 @@ export class GatewayRuntime {
   readonly waiter: NodeChangeWaiter;
   readonly join: JoinService;
   private sweepTimer: TimerHandle | undefined;
+  private starting: Promise<void> | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.hub = new RelayHub(deps);
@@ -48,8 +49,6 @@ export class GatewayRuntime {
     const placement = deps.placement instanceof RedisPlacement ? deps.placement : new RedisPlacement(deps.redis, deps.keys, deps.nodes);
     this.join = new JoinService({ ...deps, placement, sessions: this.sessions, waiter: this.waiter });
   }
-
-  private starting: Promise<void> | undefined;
 
   /** Starts the background work; idempotent (every caller awaits the same start). */
   start(): Promise<void> {

@@ -238,6 +238,17 @@ describe.skipIf(!need("redis"))("gateway HTTP", () => {
       expect(r.json.error?.code).toBe("PAYLOAD_TOO_LARGE");
     });
 
+    test("in-process through app.handle: errors keep the contract shape", async () => {
+      const handle = (path: string, init?: RequestInit) => gw.app.handle(new Request(`http://localhost${path}`, init));
+      expect(await (await handle("/health")).json()).toEqual({ status: "ok" });
+      const missing = await handle("/v1/nothing");
+      expect([missing.status, ((await missing.json()) as Json).error?.code]).toEqual([404, "NOT_FOUND"]);
+      const bad = await handle("/v1/players/heartbeat", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${await gw.token()}` }, body: "[]" });
+      expect(bad.status).toBe(400);
+      const noToken = await handle("/v1/players/join", { method: "POST" });
+      expect([noToken.status, ((await noToken.json()) as Json).error?.code]).toEqual([401, "TOKEN_MISSING"]);
+    });
+
     test("unknown routes are 404 JSON", async () => {
       const r = await call(gw, "GET", "/no/such/thing");
       expect(r.status).toBe(404);

@@ -34,6 +34,8 @@ export interface ApplyResult {
   /** The master's reload counter and the current worker after the swap. */
   reloads?: number;
   workerPid?: number;
+  /** True when this apply started HAProxy (no runtime state carried over). */
+  started?: boolean;
 }
 
 /** What the templater needs from an HAProxy (a fake in unit tests). */
@@ -120,7 +122,7 @@ export class HaproxyControl implements EdgeControl {
       await rename(tmp, paths.config);
       const started = await this.start();
       if (started.outcome === "ok") this.liveText = text;
-      return { ...started, durationMs: took() };
+      return { ...started, durationMs: took(), started: started.outcome === "ok" };
     }
 
     // Keep the admin states (drain/maint set at runtime) and health across the reload: the new

@@ -5,8 +5,10 @@
  *   each change asks for a render, and bursts are debounced into one reload (TEMPLATER_DEBOUNCE).
  * - A node that starts draining (or stops) is flipped through the runtime API at once, before the
  *   next render, so no new player lands on it while the debounce window is open.
- * - A periodic full resync (TEMPLATER_RESYNC) re-renders from scratch and re-applies every node's
- *   admin state, so a missed pub/sub message (or a gateway that died without saying so) heals.
+ * - A periodic full resync (TEMPLATER_RESYNC) re-renders from scratch and re-applies any node
+ *   admin state the registry changed, so a missed pub/sub message (or a gateway that died without
+ *   saying so) heals. A server an operator drained by hand on the stats page stays drained until
+ *   its node's registry state changes.
  * - Every swap that is not a no-op is reported: log, fleetgate_haproxy_reloads_total{outcome}, and
  *   a TemplaterEvent on keys.templaterEventsChannel (the dashboard shows the last one).
  */
@@ -94,8 +96,14 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
     });
   const templates = deps.templates ?? DEFAULT_TEMPLATES;
 
-  /** Admin state each node server in the live config should be in (render, then newer events). */
-  let liveNodes = new Map<string, ServerAdminState>();
+  /** Node servers in the live config. */
+  let liveNames = new Set<string>();
+  /**
+   * The admin state the templater last put (or found) each node server in. Only a change of the
+   * desired state is enforced: an operator who drains a server by hand on the stats page keeps
+   * it drained until that node's registry state changes (a resync does not undo it).
+   */
+  const enforced = new Map<string, ServerAdminState>();
   /**
    * Admin states from node events, with a sequence number. A sync lists the registry at some
    * sequence; an event numbered after that is newer than the render and wins over it (otherwise a
@@ -126,8 +134,14 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
     }
   }
 
-  /** Brings every node server's runtime admin state in line with the registry. */
+  /**
+   * Puts every node server whose desired admin state is not the one last enforced into it (only
+   * where HAProxy's actual state differs). After a fresh start nothing counts as enforced.
+   */
   async function reconcileAdminStates(desired: ReadonlyMap<string, ServerAdminState>): Promise<void> {
+    for (const name of [...enforced.keys()]) if (!desired.has(name)) enforced.delete(name);
+    const changed = [...desired].filter(([name, want]) => enforced.get(name) !== want);
+    if (changed.length === 0) return;
     let actual: Map<string, ServerAdminState>;
     try {
       actual = new Map((await control.serversState(NODES_BACKEND)).map((s) => [s.server, adminStateOf(s.adminState)]));
@@ -135,18 +149,22 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
       log.warn("could not read server states", { err });
       return;
     }
-    for (const [name, want] of desired) {
+    for (const [name, want] of changed) {
       const now = actual.get(name);
-      if (now !== undefined && now !== want) await setAdmin(name, want, "reconcile");
+      if (now === undefined) continue;
+      if (now !== want) await setAdmin(name, want, "reconcile");
+      else enforced.set(name, want);
     }
   }
 
   async function setAdmin(server: string, state: ServerAdminState, why: string): Promise<void> {
     try {
       await control.setServerState(NODES_BACKEND, server, state);
+      enforced.set(server, state);
       metrics.runtimeCommands.inc({ state, outcome: "ok" });
       log.info(`server ${NODES_BACKEND}/${server} → ${state}`, { why });
     } catch (err) {
+      enforced.delete(server); // unknown now: the next sync looks again
       metrics.runtimeCommands.inc({ state, outcome: "error" });
       log.warn(`could not set ${NODES_BACKEND}/${server} to ${state}`, { err, why });
     }
@@ -175,7 +193,8 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
         desired.set(n.name, ev && ev.seq > listedAt ? ev.admin : n.admin);
       }
       for (const [id, ev] of eventAdmin) if (ev.seq <= listedAt) eventAdmin.delete(id);
-      liveNodes = desired;
+      liveNames = new Set(desired.keys());
+      if (res.started) enforced.clear();
       metrics.servers.set(r.gateways.length, { backend: "gateways" });
       metrics.servers.set(r.nodes.length, { backend: NODES_BACKEND });
       await reconcileAdminStates(desired);
@@ -216,10 +235,9 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
     if (e.to !== undefined) {
       const want = nodeAdminState(e.to);
       eventAdmin.set(e.nodeId, { admin: want, seq: ++eventSeq });
-      const have = liveNodes.get(e.nodeId);
       // At once, not after the debounce: a draining node must stop taking players now.
-      if (have !== undefined && have !== want) {
-        liveNodes.set(e.nodeId, want);
+      if (liveNames.has(e.nodeId) && enforced.get(e.nodeId) !== want) {
+        enforced.set(e.nodeId, want);
         void setAdmin(e.nodeId, want, `node ${e.from ?? "new"} → ${e.to}`);
       }
     } else {

@@ -144,6 +144,23 @@ describe.skipIf(!run)("templater with a real HAProxy and Redis", () => {
     await waitFor(async () => (await statsServers(h.edge.config.haproxyStatsPort, "nodes", statsAuth)).find((r) => r.svname === "n-todrain" && r.status === "UP"), 2000, "UP again");
   });
 
+  test("an operator's manual drain (stats page / runtime API) is not undone by resyncs or reloads", async () => {
+    await addNode(h, "n-manual");
+    const port = h.edge.config.haproxyStatsPort;
+    await waitFor(async () => (await statsServers(port, "nodes", statsAuth)).find((r) => r.svname === "n-manual" && r.status === "UP"), 5000, "n-manual UP");
+    await h.templater.idle();
+    await h.templater.control.setServerState("nodes", "n-manual", "drain");
+    await h.templater.syncNow("test resync");
+    await addNode(h, "n-after-manual"); // forces a reload
+    await waitFor(async () => (await statsServers(port, "nodes", statsAuth)).find((r) => r.svname === "n-after-manual"), 5000, "the reload");
+    await h.templater.idle();
+    expect((await statsServers(port, "nodes", statsAuth)).find((r) => r.svname === "n-manual")?.status).toBe("DRAIN");
+    // A registry change of that node is enforced again.
+    await h.nodes.transition("n-manual", "draining", Date.now());
+    await h.nodes.transition("n-manual", "ready", Date.now());
+    await waitFor(async () => (await statsServers(port, "nodes", statsAuth)).find((r) => r.svname === "n-manual" && r.status === "UP"), 2000, "UP after the registry says ready");
+  });
+
   test("a burst of node changes is debounced into one reload", async () => {
     await h.templater.idle();
     const control = h.templater.control as HaproxyControl;

@@ -78,7 +78,9 @@ describe.skipIf(!need("redis") || !hasChromium)("client SDK in a headless browse
 
   test("sign in, relay text and binary through the gateway, leave the socket cleanly", async () => {
     const result = await page.evaluate(async (wsBase: string) => {
-      const { FleetgateClient } = await import("/sdk.js");
+      // Loaded from the page's origin; the type is the SDK's (type-only, erased in the browser).
+      const sdkPath: string = "/sdk.js";
+      const { FleetgateClient } = (await import(sdkPath)) as typeof import("../../gateway/client/index.ts");
       const c = new FleetgateClient({ baseUrl: location.origin });
       const guest = await c.signInAsGuest({ displayName: "browser" });
       const room = c.connect(`${wsBase}/v1/connect?room=browser-room`);

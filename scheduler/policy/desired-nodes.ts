@@ -8,8 +8,8 @@
  * - utilisation: players may fill at most SCALE_UP_UTILIZATION of the capacity that is up or coming;
  * - the admin floor (`POST /v1/admin/scale {nodes}`): at least that many ready + starting nodes;
  * - never more than MAX_SERVERS nodes holding a slot;
- * - scale down only idle nodes (0 players, 0 rooms), only SCALE_DOWN_COOLDOWN after the last scale
- *   event, and never below any of the rules above.
+ * - scale down only idle nodes (0 players, 0 rooms) that have been idle for SCALE_DOWN_COOLDOWN,
+ *   only SCALE_DOWN_COOLDOWN after the last scale event, and never below any of the rules above.
  */
 import type { Config } from "../../core/config.ts";
 import type { NodeRecord } from "../../core/types.ts";
@@ -127,19 +127,20 @@ export function desiredNodes(s: FleetSnapshot, c: PolicyConfig, now: number): Sc
   const lastEvent = Math.max(s.lastScaleUpAt, s.lastScaleDownAt);
   if (s.pendingJoins > 0 || k.idleReady === 0) return { action: "none", count: 0, reason: "steady" };
   const sinceEvent = now - lastEvent;
-  const idle = s.nodes
-    .filter(isIdle)
-    .slice()
-    .sort((a, b) => activityBase(a) - activityBase(b) || a.id.localeCompare(b.id));
+  const idle = s.nodes.filter(isIdle).sort((a, b) => activityBase(a) - activityBase(b) || a.id.localeCompare(b.id));
   const surplus = removableNodes(idle, s, c);
   if (surplus.length === 0) return { action: "none", count: 0, reason: "steady" };
   if (sinceEvent < c.scaleDownCooldownMs) {
     return { action: "none", count: 0, reason: `${surplus.length} idle node(s) surplus; cooling down (${Math.ceil((c.scaleDownCooldownMs - sinceEvent) / 1000)} s left of SCALE_DOWN_COOLDOWN)` };
   }
+  // A node goes only once it has itself been idle for the cooldown: one that just became ready (for
+  // a join about to take it) is never drained under it, however old the last recorded event.
+  const eligible = surplus.filter((n) => now - activityBase(n) >= c.scaleDownCooldownMs);
+  if (eligible.length === 0) return { action: "none", count: 0, reason: `${surplus.length} idle node(s) surplus, idle for less than SCALE_DOWN_COOLDOWN` };
   return {
     action: "down",
-    count: surplus.length,
-    nodeIds: surplus.map((n) => n.id),
-    reason: `${surplus.length} idle node(s) beyond buffer ${c.minReadyServers}, floor ${s.floor} and utilisation ${c.scaleUpUtilization}`,
+    count: eligible.length,
+    nodeIds: eligible.map((n) => n.id),
+    reason: `${eligible.length} idle node(s) beyond buffer ${c.minReadyServers}, floor ${s.floor} and utilisation ${c.scaleUpUtilization}`,
   };
 }

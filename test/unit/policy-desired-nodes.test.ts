@@ -67,7 +67,7 @@ const rows: Row[] = [
       lastScaleUpAt: T0,
     },
     config: { minReadyServers: 1, scaleUpUtilization: 1 },
-    at: 30_000,
+    at: 31_000,
     want: { action: "down", count: 1, nodeIds: ["b"] },
   },
   {
@@ -96,6 +96,18 @@ const rows: Row[] = [
     at: 60_000,
     // 2 players need 3 seats at 0.8: a (2) + one idle (2) = 4 seats; one idle can go.
     want: { action: "down", count: 1, nodeIds: ["b"] },
+  },
+  {
+    name: "a node ready for less than the cooldown is not scaled down, however old the last event",
+    state: { nodes: [nodeRec("a", { stateChangedAt: T0 + 50_000, lastActivityAt: T0 + 50_000 })], lastScaleUpAt: 0 },
+    at: 60_000,
+    want: { action: "none", count: 0 },
+  },
+  {
+    name: "the same node once idle for the cooldown is",
+    state: { nodes: [nodeRec("a", { stateChangedAt: T0 + 50_000, lastActivityAt: T0 + 50_000 })], lastScaleUpAt: 0 },
+    at: 80_000,
+    want: { action: "down", count: 1, nodeIds: ["a"] },
   },
   { name: "no scale-down while joins wait", state: { nodes: [ready("a")], pendingJoins: 1 }, at: 60_000, want: { action: "none", count: 0 } },
 ];

@@ -160,6 +160,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     scaleState,
     metrics,
     locks: redisTickLocks(redis, keys),
+    autoscaleMemo: { lastReason: "" },
     signals: {
       pendingJoins: (now) => livePendingJoins(redis, keys, now),
       async pendingStarts(nodes: readonly NodeRecord[]) {

@@ -27,9 +27,15 @@ export async function processAutoscaleTick(ctx: SchedulerContext): Promise<Scale
     const d = desiredNodes(snap, ctx.config, now);
     ctx.metrics.decisions.inc({ action: d.action });
     if (d.action === "none") {
-      ctx.log.debug("autoscale: no change", { reason: d.reason });
+      // Every tick decides; an unchanged "nothing to do" would flood the log once a second.
+      if (d.reason !== ctx.autoscaleMemo.lastReason) {
+        ctx.autoscaleMemo.lastReason = d.reason;
+        ctx.log.info("autoscale: no change", { reason: d.reason });
+        if (d.reason.startsWith("at MAX_SERVERS")) await ctx.scaleState.record({ at: now, action: "refused", count: 0, reason: d.reason });
+      } else ctx.log.debug("autoscale: no change", { reason: d.reason });
       return d;
     }
+    ctx.autoscaleMemo.lastReason = "";
     ctx.log.info(`autoscale: ${d.action} ${d.count}`, { reason: d.reason, pendingJoins: snap.pendingJoins, pendingStarts: snap.pendingStarts, floor: snap.floor });
     await ctx.scaleState.record({ at: now, action: d.action, count: d.count, reason: d.reason });
     if (d.action === "up") {

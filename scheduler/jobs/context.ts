@@ -65,6 +65,11 @@ export interface SchedulerContext {
   locks: TickLocks;
   metrics: SchedulerMetrics;
   /**
+   * What this replica's autoscaler said last when it decided to do nothing, so an unchanged
+   * "no change" is logged at debug level and a new reason (cooling down, at MAX_SERVERS) at info.
+   */
+  autoscaleMemo: { lastReason: string };
+  /**
    * The gateway's player-session sweeper (expires sessions without heartbeats), when the gateway
    * exports one; the reaper calls it each tick.
    */

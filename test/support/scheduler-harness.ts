@@ -79,6 +79,7 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
       reapNode: async (j) => void asked.reap.push(j),
     },
     locks: { tryTick: async () => async () => {} },
+    autoscaleMemo: { lastReason: "" },
   };
   const setProbe = (p: HealthProbe | undefined) => {
     override = p;

@@ -323,6 +323,16 @@ describe("autoscale tick", () => {
     expect(m.asked.drain.length).toBe(2);
   });
 
+  test("at MAX_SERVERS: says so once on the dashboard, not every tick", async () => {
+    const m = memoryScheduler({ maxServers: 1 });
+    await processScaleUp(scaleUp(1), m.ctx);
+    await m.registry.update((await m.registry.list())[0]!.id, { players: 1, rooms: 1 });
+    m.events.length = 0;
+    m.pendingJoins.n = 1;
+    for (let i = 0; i < 3; i++) expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "none", reason: expect.stringMatching(/^at MAX_SERVERS=1/) });
+    expect(m.events.map((e) => e.action)).toEqual(["refused"]);
+  });
+
   test("a tick another replica holds is skipped", async () => {
     const m = memoryScheduler({ minReadyServers: 1 });
     m.ctx.locks = { tryTick: async () => undefined };

@@ -155,11 +155,20 @@ export class NodeLifecycle {
     const now = this.now();
     // A freshly ready node counts its inactivity from now (CONTRACT: shut down after
     // INACTIVITY_SHUTDOWN without activity).
-    const node = await this.d.registry.transition(rec.id, "ready", now, {
-      expectFrom: ["starting"],
-      patch: { lastActivityAt: now, lastSeenAt: now, healthFailures: 0 },
-      reason: `healthy after ${now - started} ms`,
-    });
+    let node: NodeRecord;
+    try {
+      node = await this.d.registry.transition(rec.id, "ready", now, {
+        expectFrom: ["starting"],
+        patch: { lastActivityAt: now, lastSeenAt: now, healthFailures: 0 },
+        reason: `healthy after ${now - started} ms`,
+      });
+    } catch (e) {
+      // A replica that took over this job while we were still on it (our lock lapsed) may have
+      // finished first: its `ready` is ours too — never fail a node that is up.
+      const cur = e instanceof InvalidTransitionError ? await this.d.registry.get(rec.id) : undefined;
+      if (cur?.state === "ready") return cur;
+      throw e;
+    }
     this.d.log.info("node ready", { nodeId: rec.id, host: handle.host, port: handle.port, ms: now - started });
     return node;
   }

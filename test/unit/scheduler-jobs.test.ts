@@ -42,6 +42,15 @@ describe("scale-up job", () => {
     expect(m.driver.calls.filter((c) => c.op === "start").length).toBe(2);
   });
 
+  test("two workers on one request at once (a lapsed lock): one node, both succeed, none failed", async () => {
+    const m = memoryScheduler();
+    const [a, b] = await Promise.all([processScaleUp(scaleUp(1), m.ctx), processScaleUp(scaleUp(1), m.ctx)]);
+    expect([...a.started, ...a.existing, ...b.started, ...b.existing].length).toBe(2);
+    const nodes = await m.registry.list();
+    expect(nodes.map((n) => n.state)).toEqual(["ready"]);
+    expect(m.driver.calls.filter((c) => c.op === "remove")).toEqual([]);
+  });
+
   test("never above MAX_SERVERS: the rest is refused, not retried", async () => {
     const m = memoryScheduler({ maxServers: 2 });
     const r = await processScaleUp(scaleUp(4), m.ctx);

@@ -17,7 +17,7 @@ import type { NodeChangeWaiter } from "../players/node-events.ts";
 import type { SessionStore } from "../players/session-store.ts";
 import type { RelayHub } from "./hub.ts";
 import { placeOrWait } from "./place-or-wait.ts";
-import { newRelayState, type RelayState } from "./relay.ts";
+import { isHeaderSafeId, newRelayState, type RelayState } from "./relay.ts";
 import { parseRoomCode } from "./room-code.ts";
 
 /** The token of a WebSocket request: `Sec-WebSocket-Protocol: bearer, <jwt>` or `?token=`. */
@@ -66,6 +66,8 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
 
       const claims = await deps.auth.verify(token);
       if (!claims) return refuse(CloseCode.BAD_TOKEN, token ? "token invalid or expired" : "token missing", 401, token ? "TOKEN_INVALID" : "TOKEN_MISSING");
+      // The player id travels to the node as a header (X-Player-Id): refuse ids that cannot.
+      if (!isHeaderSafeId(claims.sub)) return refuse(CloseCode.BAD_TOKEN, "token subject is not a usable player id", 401, "TOKEN_INVALID");
 
       if (!isUpgrade(request) || !srv) {
         set.status = 426;

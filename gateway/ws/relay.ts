@@ -123,6 +123,29 @@ export function newRelayState(
   };
 }
 
+/** Longest X-Player-Id / X-Player-Name value sent to a node (the reference node refuses longer). */
+export const MAX_PLAYER_HEADER = 256;
+
+/**
+ * The X-Player-Name value: percent-encoded UTF-8 (`encodeURIComponent`), so any display name
+ * (emoji, CJK, control characters) makes a valid header; nodes decode it with
+ * `decodeURIComponent`. Cut at a code point so the encoded value fits MAX_PLAYER_HEADER.
+ */
+export function encodePlayerName(name: string): string {
+  let chars = [...name];
+  let enc = encodeURIComponent(chars.join(""));
+  while (enc.length > MAX_PLAYER_HEADER) {
+    chars = chars.slice(0, -1);
+    enc = encodeURIComponent(chars.join(""));
+  }
+  return enc;
+}
+
+/** Whether a player id can travel as a header as it is (printable ASCII, no spaces). */
+export function isHeaderSafeId(id: string): boolean {
+  return id.length > 0 && id.length <= MAX_PLAYER_HEADER && /^[\x21-\x7e]+$/.test(id);
+}
+
 /** Bytes of a frame (UTF-8 length for text). */
 export function frameBytes(f: Frame): number {
   return typeof f === "string" ? Buffer.byteLength(f) : f.byteLength;
@@ -188,7 +211,7 @@ function onOpen(ws: ServerWebSocket<RelayState>): void {
     up = d.owner.openUpstream(`ws://${t.host}:${t.port}/rooms/${d.roomCode}`, {
       "X-Node-Token": t.token,
       "X-Player-Id": d.playerId,
-      "X-Player-Name": d.playerName,
+      "X-Player-Name": encodePlayerName(d.playerName),
     });
   } catch {
     closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream unavailable");

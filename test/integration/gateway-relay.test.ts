@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { JwtAuthenticator } from "../../gateway/auth/jwt.ts";
-import { closedWithin, openSocket, startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
+import { closedWithin, openSocket, startTestGateway, startTestNode, TEST_JWT_SECRET, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 describe.skipIf(!need("redis"))("gateway relay", () => {
@@ -37,6 +37,17 @@ describe.skipIf(!need("redis"))("gateway relay", () => {
     expect(s.messages[0]).toBe("hello");
     s.ws.close();
     await s.closed;
+  });
+
+  test("a display name with emoji reaches the node percent-encoded (a valid header)", async () => {
+    const a = new JwtAuthenticator({ alg: "HS256", secret: TEST_JWT_SECRET }, 60_000);
+    const { token } = await a.sign({ sub: "p_emoji", name: "Zoë 🚀", region: "local", roles: ["player"] }, Date.now());
+    const s = connect("room-emoji", token);
+    await s.opened;
+    s.ws.send("hi");
+    await s.waitMessages(1);
+    expect(s.messages[0]).toBe("hi");
+    s.ws.close();
   });
 
   test("?token= works too", async () => {

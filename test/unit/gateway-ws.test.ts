@@ -12,7 +12,7 @@ import { connectUrl } from "../../gateway/players/routes.ts";
 import { isSessionId } from "../../gateway/players/session-store.ts";
 import { wsToken } from "../../gateway/ws/connect-route.ts";
 import { RelayHub } from "../../gateway/ws/hub.ts";
-import { frameBytes, newRelayState, RECONNECT_AFTER_RE } from "../../gateway/ws/relay.ts";
+import { encodePlayerName, frameBytes, isHeaderSafeId, newRelayState, RECONNECT_AFTER_RE } from "../../gateway/ws/relay.ts";
 import { parseRoomCode } from "../../gateway/ws/room-code.ts";
 import { makeNode } from "../support/nodes.ts";
 
@@ -61,6 +61,36 @@ describe("FixedWindowLimiter", () => {
     expect(l.hit("b")).toBe(true);
     clock.advance(1000);
     expect(l.hit("a")).toBe(true);
+  });
+});
+
+describe("player headers", () => {
+  test.each<[string, string]>([
+    ["Ann", "Ann"],
+    ["Zoë 🚀", "Zo%C3%AB%20%F0%9F%9A%80"],
+    ["a\r\nb: c", "a%0D%0Ab%3A%20c"],
+    ["100%", "100%25"],
+  ])("encodePlayerName(%p) = %p, and decodes back", (name, want) => {
+    expect(encodePlayerName(name)).toBe(want);
+    expect(decodeURIComponent(encodePlayerName(name))).toBe(name);
+  });
+
+  test("a long multi-byte name is cut at a code point to fit 256", () => {
+    const enc = encodePlayerName("漢".repeat(40));
+    expect(enc.length).toBeLessThanOrEqual(256);
+    expect(decodeURIComponent(enc)).toBe("漢".repeat(28));
+  });
+
+  test.each<[string, boolean]>([
+    ["p_abc", true],
+    ["user@example.com", true],
+    ["has space", false],
+    ["crlf\r\n", false],
+    ["ü", false],
+    ["", false],
+    ["x".repeat(257), false],
+  ])("isHeaderSafeId(%p) = %p", (id, ok) => {
+    expect(isHeaderSafeId(id)).toBe(ok);
   });
 });
 

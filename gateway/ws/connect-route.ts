@@ -35,6 +35,7 @@ function isUpgrade(request: Request): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
+/** Elysia types `server` for any socket data; this route's upgrades always carry a RelayState. */
 type BunServer = Server<RelayState>;
 
 export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<SessionStore, "playerHoldsRoom">, waiter: NodeChangeWaiter) {
@@ -74,19 +75,19 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         return new AppError(426, "UPGRADE_REQUIRED", "this endpoint speaks WebSocket").toBody();
       }
 
-      const now = deps.clock.now();
-      if (roomCode.startsWith(SESSION_ROOM_PREFIX) && !(await sessions.playerHoldsRoom(claims.sub, roomCode, now))) {
-        return refuse(CloseCode.NOT_SEATED, "this room belongs to another player's session (or the session expired)", 403, "NOT_SEATED");
-      }
-      const seat = await deps.seats.checkSeat(roomCode, claims.sub, query.get("seat") ?? undefined, now);
-      if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
-
       let node;
       try {
+        const now = deps.clock.now();
+        if (roomCode.startsWith(SESSION_ROOM_PREFIX) && !(await sessions.playerHoldsRoom(claims.sub, roomCode, now))) {
+          return refuse(CloseCode.NOT_SEATED, "this room belongs to another player's session (or the session expired)", 403, "NOT_SEATED");
+        }
+        const seat = await deps.seats.checkSeat(roomCode, claims.sub, query.get("seat") ?? undefined, now);
+        if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
         node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined);
       } catch (err) {
-        deps.log.warn("placement failed", { roomCode, err });
-        return refuse(CloseCode.UPSTREAM_ERROR, "placement failed", 503, "UPSTREAM_ERROR");
+        // Redis or the scheduler failing: a retryable close the client can read, not an HTTP 500.
+        deps.log.warn("connect lookup failed", { roomCode, err });
+        return refuse(CloseCode.UPSTREAM_ERROR, "room lookup failed; retry", 503, "UPSTREAM_ERROR");
       }
       if (!node) return refuse(CloseCode.NO_CAPACITY, "no game server available in time; retry with backoff", 503, "NO_CAPACITY");
 

@@ -89,6 +89,27 @@ describe.skipIf(!need("redis"))("scheduler on BullMQ", () => {
     expect(await s.redis.hlen(s.keys.ports)).toBe(0);
   });
 
+  test("wake: a stopped node comes back for a returning player with its id, port and token", async () => {
+    const { s, driver } = await start({ inactivityShutdownMs: 300, cleanupDeleteMs: 60_000 });
+    await s.client.requestScaleUp({ count: 1, region: "local", reason: "test", requestId: "sleeper" });
+    const [before] = await waitFor(async () => {
+      const r = await ready(s);
+      return r.length === 1 ? r : undefined;
+    }, 5_000, "ready");
+    const reservedPort = driver.specOf(before!.id)!.port;
+    await waitFor(async () => (await s.registry.get(before!.id))?.state === "stopped", 5_000, "stopped");
+    expect((await driver.inspect(before!.id))?.running).toBe(false);
+    await s.client.requestWake({ nodeId: before!.id, requestId: "player-back" });
+    const after = await waitFor(async () => {
+      const n = await s.registry.get(before!.id);
+      return n?.state === "ready" ? n : undefined;
+    }, 5_000, "woken");
+    expect(after.token).toBe(before!.token);
+    expect(driver.specOf(before!.id)?.port).toBe(reservedPort); // started again on the port it kept
+    expect((await driver.inspect(before!.id))?.running).toBe(true);
+    expect(driver.calls.filter((c) => c.op === "start" && c.nodeId === before!.id).length).toBe(2);
+  });
+
   test("the admin floor keeps nodes up, and lowering it lets the reaper take them", async () => {
     const { s, t } = await start({ inactivityShutdownMs: 300, cleanupDeleteMs: 300, scaleDownCooldownMs: 0 });
     await new ScaleStateStore(t.redis, t.keys).setFloor(2, Date.now(), "admin-test");

@@ -219,13 +219,14 @@ function isWordSafe(s: string): boolean {
 }
 
 /**
- * One HAProxy config word: characters that HAProxy's parser treats specially outside quotes
- * (space, tab, #, quotes, backslash, $) are backslash-escaped. Control characters are refused by
- * `edgeSettings` before this is reached.
+ * One HAProxy config word: the characters HAProxy's parser treats specially outside quotes
+ * (space, #, quotes, backslash) are backslash-escaped. `$` is literal outside double quotes
+ * (environment variables expand only inside them) and `\$` is not an escape, so it stays as is
+ * (checked against HAProxy 2.6). Control characters (tab, newline...) are refused.
  */
 export function configWord(s: string): string {
   if (!isWordSafe(s)) throw new Error("control character in a config value");
-  return s.replace(/[\s#'"\\$]/g, (c) => `\\${c}`);
+  return s.replace(/[ #'"\\]/g, (c) => `\\${c}`);
 }
 
 interface View {

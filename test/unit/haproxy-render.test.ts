@@ -73,7 +73,7 @@ describe("render: golden files", () => {
     );
     const r = render({ gateways: [gatewayRecord("gw-a", 3000)], nodes: [nodeRecord("node-1", "ready", 8081)] }, s);
     await golden("haproxy-tls.cfg", r.text);
-    expect(r.text).toContain("stats auth ops:p\\ a\\#s\\'s\\\"\\\\\\$HOME\n");
+    expect(r.text).toContain("stats auth ops:p\\ a\\#s\\'s\\\"\\\\$HOME\n");
     expect(r.text).toContain("stats socket /srv/edge\\ dir/runtime.sock");
   });
 });
@@ -183,7 +183,8 @@ describe("configWord and isHost", () => {
     ["a#b", "a\\#b"],
     [`'"`, `\\'\\"`],
     ["\\", "\\\\"],
-    ["$X", "\\$X"],
+    ["$X", "$X"],
+    ["a\u00a0b", "a\u00a0b"],
   ])("configWord(%j) = %j", (input, out) => {
     expect(configWord(input)).toBe(out);
   });

@@ -146,10 +146,20 @@ export class NodeLifecycle {
     }
   }
 
+  /**
+   * The port a node is started on: its reservation. Not `rec.port`, which is the address the driver
+   * reported to dial (a bridge-networked or fake node may be reached on another port) — a wake must
+   * start the node on the port it was given, not on the one it was reached at.
+   */
+  private async specPort(rec: NodeRecord): Promise<number> {
+    const r = await this.d.ports.reserve(rec.id, this.now());
+    return r.ok ? r.port : rec.port;
+  }
+
   /** driver.start + wait for /health ready + `starting → ready`. */
   private async bringUp(rec: NodeRecord): Promise<NodeRecord> {
     const started = this.now();
-    const handle = await this.d.driver.start(this.spec(rec));
+    const handle = await this.d.driver.start(this.spec({ ...rec, port: await this.specPort(rec) }));
     await this.d.registry.update(rec.id, { host: handle.host, port: handle.port, driver: handle.driver, ref: handle.ref, dockerHost: handle.dockerHost });
     await this.waitHealthy(rec.id, handle.host, handle.port, started + this.d.config.nodeStartTimeoutMs);
     const now = this.now();

@@ -1,7 +1,8 @@
 /**
  * What HAProxy itself makes of the rendered config: every golden file passes `haproxy -c`; TLS
  * from HAPROXY_TLS_CERT serves the gateways with X-Forwarded-Proto set by the edge (not the
- * client); and a stats password full of config-special characters works exactly as given.
+ * client); a stats password full of config-special characters works exactly as given; and the
+ * per-IP connection-rate limit (HAPROXY_CONN_RATE) refuses the connections above it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
@@ -12,8 +13,9 @@ import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
 import { RedisNodeRegistry } from "../../core/node-registry.ts";
 import { HaproxyControl } from "../../haproxy/control.ts";
+import { edgeSettings, render } from "../../haproxy/render.ts";
 import { startTemplater, type Templater } from "../../haproxy/sync.ts";
-import { STATS_USER, fetchStats, statsServers, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
+import { STATS_PASSWORD, STATS_USER, fetchStats, statsServers, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
 import { freePort, need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 const GOLDEN_DIR = join(import.meta.dir, "..", "unit", "golden");
@@ -102,4 +104,40 @@ describe.skipIf(!(need("haproxy") && need("redis")) || !Bun.which("openssl"))("H
     expect((await fetchStats(edge.config.haproxyStatsPort, { user: STATS_USER, password: TRICKY_PASSWORD })).status).toBe(200);
     expect((await fetchStats(edge.config.haproxyStatsPort, { user: STATS_USER, password: "p a" })).status).toBe(401);
   });
+});
+
+describe.skipIf(!need("haproxy"))("per-IP connection-rate limit", () => {
+  let edge: TestEdgeConfig;
+  let control: HaproxyControl;
+  let gateway: ReturnType<typeof Bun.serve>;
+
+  beforeAll(async () => {
+    edge = await testEdgeConfig({ haproxyConnRate: 5 });
+    gateway = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok") });
+    const settings = edgeSettings(edge.config, { statsPassword: STATS_PASSWORD });
+    control = new HaproxyControl({ bin: "haproxy", paths: settings.paths, clock: realClock, log: silentLogger, reloadTimeoutMs: 10_000, mode: "child" });
+    const gw = { id: "gw-rate", host: "127.0.0.1", port: gateway.port ?? 0, startedAt: 0, lastSeenAt: 0 };
+    expect((await control.apply(render({ gateways: [gw], nodes: [] }, settings).text)).outcome).toBe("ok");
+  });
+
+  afterAll(async () => {
+    await control?.stop();
+    gateway?.stop(true);
+    await edge?.cleanup();
+  });
+
+  test("more than HAPROXY_CONN_RATE new connections from one address in 10 s are refused", async () => {
+    const results: boolean[] = [];
+    for (let i = 0; i < 8; i++) {
+      try {
+        // A fresh connection each time (no keep-alive reuse), so each one counts.
+        const res = await fetch(`http://127.0.0.1:${edge.config.haproxyPort}/`, { headers: { connection: "close" }, keepalive: false });
+        results.push(res.ok && (await res.text()) === "ok");
+      } catch {
+        results.push(false);
+      }
+    }
+    expect(results.slice(0, 5)).toEqual([true, true, true, true, true]);
+    expect(results.slice(5)).toEqual([false, false, false]);
+  }, 15_000);
 });

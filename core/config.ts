@@ -45,6 +45,7 @@ export interface Config {
   readonly haproxyBind: string;
   /** HAPROXY_STATS_PORT — stats page port. Default 8404. */
   readonly haproxyStatsPort: number;
+  /** HAPROXY_STATS_USER — stats page user. Default `admin`. */
   readonly haproxyStatsUser: string;
   /** HAPROXY_STATS_PASSWORD — unset: a random one is generated and printed by the templater. */
   readonly haproxyStatsPassword: string | undefined;

@@ -12,7 +12,7 @@
 import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
-import { adminStateOf, cliCommand, parseServersState, parseShowProc, reloadProgress, type ProcInfo, type ServerStateLine } from "./master-cli.ts";
+import { adminStateOf, cliCommand, cliCommandOnce, isNotListening, parseServersState, parseShowProc, reloadProgress, type ProcInfo, type ServerStateLine } from "./master-cli.ts";
 import type { EdgePaths, ServerAdminState } from "./render.ts";
 
 /** What became of one config swap. */
@@ -95,6 +95,26 @@ export class HaproxyControl implements EdgeControl {
     return (await this.showProc()) !== undefined;
   }
 
+  /**
+   * Is an HAProxy there? Only a missing socket file, or connections refused for a whole second
+   * (longer than a master's re-exec on reload), mean "absent" and allow starting one; a master
+   * that is merely slow to answer (a loaded machine) is "unresponsive", never a reason to start
+   * a second HAProxy on the same ports.
+   */
+  private async probe(): Promise<ProcInfo | "absent" | "unresponsive"> {
+    const { paths, clock, reloadTimeoutMs } = this.opts;
+    const refusedUntil = clock.now() + Math.min(1000, reloadTimeoutMs);
+    for (;;) {
+      try {
+        return parseShowProc(await cliCommandOnce(paths.masterSocket, "show proc", reloadTimeoutMs)) ?? "unresponsive";
+      } catch (err) {
+        if (!isNotListening(err)) return "unresponsive";
+        if ((err as { code?: string }).code === "ENOENT" || clock.now() >= refusedUntil) return "absent";
+        await clock.sleep(50);
+      }
+    }
+  }
+
   apply(text: string): Promise<ApplyResult> {
     return this.serial(() => this.applyNow(text));
   }
@@ -105,7 +125,9 @@ export class HaproxyControl implements EdgeControl {
     const { paths, log } = this.opts;
     await mkdir(paths.dir, { recursive: true });
 
-    const proc = await this.showProc();
+    const probed = await this.probe();
+    if (probed === "unresponsive") return { outcome: "failed", durationMs: took(), error: `the HAProxy master CLI (${paths.masterSocket}) does not answer` };
+    const proc = probed === "absent" ? undefined : probed;
     if (proc && this.liveText === undefined) this.liveText = await Bun.file(paths.config).text().catch(() => undefined);
     if (proc && text === this.liveText) return { outcome: "unchanged", durationMs: took() };
 

@@ -24,7 +24,7 @@ import type { NodeEvent } from "../core/types.ts";
 import { HaproxyControl, type ApplyResult, type EdgeControl } from "./control.ts";
 import { adminStateOf } from "./master-cli.ts";
 import type { TemplaterEvent } from "./events.ts";
-import { templaterMetrics, type TemplaterMetrics } from "./metrics.ts";
+import { templaterMetrics } from "./metrics.ts";
 import { ReloadDebouncer } from "./reload-debouncer.ts";
 import { DEFAULT_TEMPLATES, edgeSettings, nodeAdminState, render, type EdgeSettings, type EdgeTemplates, type RenderResult, type ServerAdminState } from "./render.ts";
 import { resolveStatsPassword } from "./stats-password.ts";

@@ -181,7 +181,15 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
       scaleUp: (job) => client.requestScaleUp(job),
       drain: (job) => client.requestDrain(job),
       async reapNode(job) {
-        await queues.reap.add(jobNames.reapNode, job, { jobId: jobIds.reap(job.nodeId, job.stage, job.epoch) });
+        // The id dedupes an action while it is queued or running (two replicas sweeping at once);
+        // removed once done, so a later sweep can decide the same action again if it is still
+        // needed (a step that stepped aside, an orphan that reappeared). A failed one is kept for
+        // a while for the board, and blocks its id only that long.
+        await queues.reap.add(jobNames.reapNode, job, {
+          jobId: jobIds.reap(job.nodeId, job.stage, job.epoch),
+          removeOnComplete: true,
+          removeOnFail: { age: 600, count: 1000 },
+        });
       },
     },
     ...(deps.sweepSessions === false ? {} : { sweepSessions: deps.sweepSessions ?? ((now: number) => sweepExpiredSessions(redis, keys, now)) }),

@@ -56,10 +56,11 @@ export async function processReapNode(job: JobContext<ReapJob>, ctx: SchedulerCo
       const rec = await ctx.registry.get(nodeId);
       if (!rec) return { nodeId, acted: false, note: "gone" };
       // Activity that arrived after the sweep decided wins: the player is back.
-      if (rec.state === "ready" && ctx.clock.now() - activityBase(rec) < ctx.config.inactivityShutdownMs) {
+      if (rec.state === "ready" && (activityBase(rec) !== epoch || ctx.clock.now() - activityBase(rec) < ctx.config.inactivityShutdownMs)) {
         return { nodeId, acted: false, note: "active again" };
       }
-      const acted = await ctx.lifecycle.stop(nodeId, { from: ["ready", "unhealthy"], epoch, reason });
+      if (rec.state === "unhealthy" && rec.stateChangedAt !== epoch) return { nodeId, acted: false, note: "changed since" };
+      const acted = await ctx.lifecycle.stop(nodeId, { from: [rec.state === "unhealthy" ? "unhealthy" : "ready"], epoch: rec.stateChangedAt, reason });
       return { nodeId, acted };
     }
     case "delete":

@@ -15,7 +15,10 @@ import { activityBase, removableNodes, type FleetSnapshot, type PolicyConfig } f
 export type ReapConfig = PolicyConfig & Pick<Config, "inactivityShutdownMs" | "cleanupDeleteMs" | "nodeStartTimeoutMs" | "nodeDrainMs">;
 
 export type ReapAction =
-  /** Stop a node (ready/unhealthy → stopping → stopped). `epoch` identifies the state being acted on. */
+  /**
+   * Stop a node (ready/unhealthy → stopping → stopped). `epoch`: for a ready node its activity base
+   * (last activity, or when it became ready), for an unhealthy one when it became unhealthy.
+   */
   | { kind: "shutdown"; nodeId: string; epoch: number; reason: string }
   /** Delete a stopped node: its record, its instance, its port. */
   | { kind: "delete"; nodeId: string; epoch: number; reason: string }
@@ -37,7 +40,8 @@ export function reapPlan(s: FleetSnapshot, instances: readonly DriverNodeInfo[] 
     .filter((n) => n.state === "ready" && now - activityBase(n) >= c.inactivityShutdownMs)
     .sort((a, b) => activityBase(a) - activityBase(b) || a.id.localeCompare(b.id));
   for (const n of removableNodes(inactive, s, c)) {
-    out.push({ kind: "shutdown", nodeId: n.id, epoch: n.stateChangedAt, reason: `no player activity for ${Math.round((now - activityBase(n)) / 1000)} s` });
+    // The epoch is the activity it was decided on: activity since then makes it another decision.
+    out.push({ kind: "shutdown", nodeId: n.id, epoch: activityBase(n), reason: `no player activity for ${Math.round((now - activityBase(n)) / 1000)} s` });
   }
 
   for (const n of s.nodes) {

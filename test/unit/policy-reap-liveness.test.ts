@@ -58,9 +58,11 @@ describe("reapPlan", () => {
     });
   }
 
-  test("the shutdown epoch is the ready state's timestamp, so a woken node gets a new job id", () => {
-    const plan = reapPlan(snapshot({ nodes: [nodeRec("a", { stateChangedAt: T0 + 5 })] }), undefined, reapCfg, T0 + 60_000);
-    expect(plan[0]).toMatchObject({ kind: "shutdown", epoch: T0 + 5 });
+  test("the shutdown epoch is the activity decided on: new activity (or a wake) makes a new job id", () => {
+    const at = T0 + 60_000;
+    expect(reapPlan(snapshot({ nodes: [nodeRec("a", { stateChangedAt: T0 + 5, lastActivityAt: T0 })] }), undefined, reapCfg, at)[0]).toMatchObject({ kind: "shutdown", epoch: T0 + 5 });
+    expect(reapPlan(snapshot({ nodes: [nodeRec("a", { stateChangedAt: T0 + 5, lastActivityAt: T0 + 9 })] }), undefined, reapCfg, at)[0]).toMatchObject({ kind: "shutdown", epoch: T0 + 9 });
+    expect(reapPlan(snapshot({ nodes: [nodeRec("a", { state: "unhealthy", stateChangedAt: T0 + 7, lastActivityAt: T0 + 9 })] }), undefined, reapCfg, at)[0]).toMatchObject({ kind: "shutdown", epoch: T0 + 7 });
   });
 
   test("the default lifecycle: shut down at 10 s, deleted 30 s after", () => {

@@ -4,7 +4,7 @@
  * to on its master socket) in step with the registry until SIGINT/SIGTERM.
  */
 import { realClock } from "../core/clock.ts";
-import { ConfigError, loadConfig } from "../core/config.ts";
+import { ConfigError, loadConfig, type Config } from "../core/config.ts";
 import { GatewayRegistry } from "../core/gateway-registry.ts";
 import { createKeys } from "../core/keys.ts";
 import { createLogger } from "../core/log.ts";
@@ -20,13 +20,16 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (err) {
-  if (err instanceof ConfigError) fail(err.message);
-  throw err;
+function configOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
 }
+
+const config = configOrExit();
 
 if (!Bun.which(config.haproxyBin)) {
   fail(`HAProxy is not installed (no "${config.haproxyBin}" on PATH). Install it (e.g. apt-get install -y haproxy) or set HAPROXY_BIN.`);

@@ -10,7 +10,14 @@ import { AUTOSCALER_REQUEST_PREFIX } from "./scale-up.ts";
 
 /** Everything the policy reads, in one consistent-enough snapshot. */
 export async function readFleetSnapshot(ctx: Pick<SchedulerContext, "registry" | "signals" | "scaleState">, now: number): Promise<FleetSnapshot> {
-  const [nodes, pendingJoins, state] = await Promise.all([ctx.registry.list(), ctx.signals.pendingJoins(now), ctx.scaleState.read()]);
+  const [listed, pendingJoins, state] = await Promise.all([ctx.registry.list(), ctx.signals.pendingJoins(now), ctx.scaleState.read()]);
+  const held = ctx.signals.reservations ? await ctx.signals.reservations(listed) : undefined;
+  const nodes = held
+    ? listed.map((n) => {
+        const r = held.get(n.id);
+        return r ? { ...n, rooms: Math.max(n.rooms, r.rooms), players: Math.max(n.players, r.seats) } : n;
+      })
+    : listed;
   const pendingStarts = await ctx.signals.pendingStarts(nodes);
   return { nodes, pendingJoins, pendingStarts, floor: state.floor, lastScaleUpAt: state.lastScaleUpAt, lastScaleDownAt: state.lastScaleDownAt };
 }

@@ -342,6 +342,15 @@ describe("autoscale tick", () => {
     expect(m.events.map((e) => e.action)).toEqual(["refused"]);
   });
 
+  test("a seat a join holds counts before the node reports the player: the buffer is refilled", async () => {
+    const m = memoryScheduler({ minReadyServers: 1 });
+    await processScaleUp(scaleUp(1), m.ctx);
+    const id = (await m.registry.list())[0]!.id;
+    expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "none" });
+    m.reservations.set(id, { rooms: 1, seats: 1 }); // placed, /health still says 0 players
+    expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "up", count: 1 });
+  });
+
   test("a tick another replica holds is skipped", async () => {
     const m = memoryScheduler({ minReadyServers: 1 });
     m.ctx.locks = { tryTick: async () => undefined };

@@ -3,7 +3,8 @@
  * (createApp, relay at /v1/connect) → reference nodes, exchanging frames while extra nodes come
  * and go and the templater reloads HAProxy at least 20 times. Not one client connection may
  * drop and not one frame may be lost or reordered: old workers keep their tunnels, the new
- * worker takes new connections. Then a broken template is refused while everyone keeps talking,
+ * worker takes new connections — and newcomers connecting all through the reloads all get in
+ * (the listeners pass from worker to worker without a refused connection). Then a broken template is refused while everyone keeps talking,
  * and a new client still gets in through the old config.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -25,6 +26,8 @@ const MIN_RELOADS = 20;
 const SEND_EVERY_MS = 200;
 /** Bound on the churn phase, whatever happens. */
 const CHURN_BUDGET_MS = 60_000;
+/** A newcomer connects (and leaves after one echo) this often during the churn. */
+const NEWCOMER_EVERY_MS = 100;
 
 /** One player: sends numbered frames, expects each back (echo nodes) in order. */
 interface Client {
@@ -130,6 +133,24 @@ describe.skipIf(!(need("haproxy") && need("redis")))("edge: 200 WebSocket client
       const ticker = setInterval(() => {
         for (const c of clients) send(c);
       }, SEND_EVERY_MS);
+      // Newcomers all through the reloads: connect, one echo, leave.
+      const newcomers = { ok: 0, failed: [] as string[] };
+      let newcomerSeq = 0;
+      const newcomerTicker = setInterval(() => {
+        const id = 10_000 + newcomerSeq++;
+        void (async () => {
+          try {
+            const c = await openClient(id, await url(id));
+            send(c);
+            await waitFor(() => c.received === 1, 5000, "newcomer echo");
+            c.closing = true;
+            c.ws.close();
+            newcomers.ok++;
+          } catch (err) {
+            newcomers.failed.push(String(err));
+          }
+        })();
+      }, NEWCOMER_EVERY_MS);
 
       // Churn: extra nodes come (a reload), drain (runtime API + a reload) and go (a reload).
       const started = Date.now();
@@ -159,6 +180,7 @@ describe.skipIf(!(need("haproxy") && need("redis")))("edge: 200 WebSocket client
         }
       } finally {
         clearInterval(ticker);
+        clearInterval(newcomerTicker);
       }
 
       const proc = (await control.showProc())!;
@@ -180,6 +202,10 @@ describe.skipIf(!(need("haproxy") && need("redis")))("edge: 200 WebSocket client
       expect(received).toBe(sent);
       expect(clients.reduce((a, c) => a + c.outOfOrder, 0)).toBe(0);
       expect(sent).toBeGreaterThan(CLIENTS * 10);
+      await waitFor(() => newcomers.ok + newcomers.failed.length === newcomerSeq, 10_000, "every newcomer done");
+      console.log(`edge-reload: ${newcomers.ok} newcomers got in during the reloads, ${newcomers.failed.length} failed`);
+      expect(newcomers.failed).toEqual([]);
+      expect(newcomers.ok).toBeGreaterThanOrEqual(20);
     },
     CHURN_BUDGET_MS + 60_000,
   );

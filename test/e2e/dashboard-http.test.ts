@@ -9,7 +9,7 @@ import { ADMIN_COOKIE, adminToken, cookieValue, withoutToken } from "../../gatew
 import { parseScaleEvents, type DashboardSnapshot } from "../../gateway/admin/dashboard-data.ts";
 import { makeNode } from "../support/nodes.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
-import { need, testRedis, type TestRedis } from "../support/services.ts";
+import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 describe("dashboard auth helpers", () => {
   const req = (url: string, headers: Record<string, string> = {}) => new Request(`http://x${url}`, { headers });
@@ -115,6 +115,7 @@ describe.skipIf(!need("redis"))("operator pages on a real gateway", () => {
   });
 
   test("/admin/events pushes a fresh snapshot when a node is added", async () => {
+    const subscribers = async () => Number(((await t.redis.pubsub("NUMSUB", t.keys.templaterEventsChannel)) as (string | number)[])[1]);
     const ac = new AbortController();
     const res = await fetch(`${gw.url}/admin/events`, { headers: { authorization: `Bearer ${admin}` }, signal: ac.signal });
     expect(res.status).toBe(200);
@@ -138,6 +139,7 @@ describe.skipIf(!need("redis"))("operator pages on a real gateway", () => {
     };
     try {
       const first = await nextSnapshot();
+      expect(await subscribers()).toBe(1);
       const before = first.nodes.length;
       await gw.deps.nodes.create(makeNode({ id: "dash-n3", capacity: 8 }), Date.now());
       let snap = await nextSnapshot();
@@ -147,5 +149,7 @@ describe.skipIf(!need("redis"))("operator pages on a real gateway", () => {
     } finally {
       ac.abort();
     }
+    // The last listener gone, the hub drops its subscription (no leaked Redis subscriber).
+    await waitFor(async () => (await subscribers()) === 0, 3000, "the dashboard's subscription dropped");
   });
 });

@@ -34,6 +34,8 @@ export interface LoadResult {
   received: number;
   lost: number;
   corrupt: number;
+  /** Echoes received inside the measured window. */
+  windowMessages: number;
   msgsPerSec: number;
   p50Ms: number;
   p99Ms: number;
@@ -109,6 +111,8 @@ async function run(p: LoadPhase): Promise<LoadResult> {
   if (p.mode === "closed") for (const c of live) send(c);
   await Bun.sleep(300);
   measuring = true;
+  // Markers on stdout let the orchestrator sample the proxy's CPU over exactly this window.
+  console.log(JSON.stringify({ event: "start" }));
   const t0 = performance.now();
   const timers: ReturnType<typeof setInterval>[] = [];
   if (p.mode === "open") {
@@ -127,6 +131,7 @@ async function run(p: LoadPhase): Promise<LoadResult> {
   for (const t of timers) clearInterval(t);
   const elapsed = (performance.now() - t0) / 1000;
   const receivedInWindow = received;
+  console.log(JSON.stringify({ event: "end" }));
   // Let the last answers arrive, then count what never came back.
   await Bun.sleep(1000);
   stopped = true;
@@ -146,6 +151,7 @@ async function run(p: LoadPhase): Promise<LoadResult> {
     received,
     lost: Math.max(0, lost),
     corrupt,
+    windowMessages: receivedInWindow,
     msgsPerSec: Math.round(receivedInWindow / elapsed),
     p50Ms: Math.round(percentile(sorted, 50) * 1000) / 1000,
     p99Ms: Math.round(percentile(sorted, 99) * 1000) / 1000,

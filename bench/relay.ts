@@ -112,18 +112,38 @@ function rssKb(pid: number): number {
   }
 }
 
-async function runLoad(phase: LoadPhase): Promise<LoadResult> {
+/** Called when the load generator starts and ends its measured window. */
+interface WindowHooks {
+  onStart?: () => void;
+  onEnd?: () => void;
+}
+
+async function runLoad(phase: LoadPhase, hooks: WindowHooks = {}): Promise<LoadResult> {
   const p = Bun.spawn([...FD, BUN, "bench/relay-loadgen.ts", JSON.stringify(phase)], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   const kill = setTimeout(() => p.kill("SIGKILL"), phase.durationMs + phase.connectTimeoutMs + 15_000);
-  const out = await new Response(p.stdout).text();
+  let result: LoadResult | undefined;
+  let buffered = "";
+  const decoder = new TextDecoder();
+  const reader = p.stdout.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += decoder.decode(value, { stream: true });
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (!line) continue;
+      const msg = JSON.parse(line) as { event?: string } & Partial<LoadResult>;
+      if (msg.event === "start") hooks.onStart?.();
+      else if (msg.event === "end") hooks.onEnd?.();
+      else result = msg as LoadResult;
+    }
+  }
   await p.exited;
   clearTimeout(kill);
-  const line = out.trim().split("\n").pop() ?? "";
-  try {
-    return JSON.parse(line) as LoadResult;
-  } catch {
-    throw new Error(`load generator failed: ${out.slice(0, 300)} ${(await new Response(p.stderr).text()).slice(0, 300)}`);
-  }
+  if (!result) throw new Error(`load generator failed: ${(await new Response(p.stderr).text()).slice(0, 300)}`);
+  return result;
 }
 
 interface Row {
@@ -139,22 +159,35 @@ interface Row {
 async function measure(target: string, phaseName: string, phase: LoadPhase, proxyPid: number | undefined, nodePid: number): Promise<Row> {
   const watchPid = proxyPid ?? nodePid;
   const rss0 = rssKb(watchPid);
-  const cpu0 = cpuSeconds(watchPid);
-  const ncpu0 = cpuSeconds(nodePid);
   let peak = rss0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssKb(watchPid))), 100);
-  const t0 = performance.now();
-  const r = await runLoad(phase);
-  const wall = (performance.now() - t0) / 1000;
+  // CPU is sampled at the load generator's window markers: connection set-up and the drain
+  // after the window are not in the figures.
+  let cpu0 = 0;
+  let ncpu0 = 0;
+  let t0 = 0;
+  let cpu = 0;
+  let ncpu = 0;
+  let wall = 1;
+  const r = await runLoad(phase, {
+    onStart: () => {
+      cpu0 = cpuSeconds(watchPid);
+      ncpu0 = cpuSeconds(nodePid);
+      t0 = performance.now();
+    },
+    onEnd: () => {
+      cpu = cpuSeconds(watchPid) - cpu0;
+      ncpu = cpuSeconds(nodePid) - ncpu0;
+      wall = (performance.now() - t0) / 1000;
+    },
+  });
   clearInterval(sampler);
-  const cpu = cpuSeconds(watchPid) - cpu0;
-  const ncpu = cpuSeconds(nodePid) - ncpu0;
   return {
     target,
     phase: phaseName,
     r,
     cpuPct: Math.round((cpu / wall) * 1000) / 10,
-    cpuUsPerMsg: r.received > 0 ? Math.round((cpu / r.received) * 1e6 * 10) / 10 : 0,
+    cpuUsPerMsg: r.windowMessages > 0 ? Math.round((cpu / r.windowMessages) * 1e6 * 10) / 10 : 0,
     memKbPerConn: Math.round(((peak - rss0) / Math.max(1, r.opened)) * 10) / 10,
     nodeCpuPct: Math.round((ncpu / wall) * 1000) / 10,
   };
@@ -277,11 +310,14 @@ async function main(): Promise<void> {
   const phases = quick ? phasesFull.map((p) => ({ name: p.name, phase: { ...p.phase, connections: Math.min(p.phase.connections, 50), durationMs: 500 } })) : phasesFull;
 
   const only = process.env.BENCH_ONLY; // e.g. "gateway": one target (harness work, not a report)
+  const chosen = targets.filter((x) => !only || x.name === only);
+  // Warm-up (not recorded): JIT, first allocations and connection pools of every target.
+  for (const t of chosen) await runLoad({ ...phases[1]!.phase, connections: 50, durationMs: 1000, url: t.url, headers: t.headers, protocols: t.protocols });
+  // Phase-major order: the three targets of one phase run back to back, so the load other work
+  // puts on this shared machine at that moment weighs on all three alike.
   const rows: Row[] = [];
-  for (const t of targets.filter((x) => !only || x.name === only)) {
-    // Warm-up (not recorded): JIT, first allocations and connection pools of the target.
-    await runLoad({ ...phases[1]!.phase, connections: 50, durationMs: 1000, url: t.url, headers: t.headers, protocols: t.protocols });
-    for (const ph of phases) {
+  for (const ph of phases) {
+    for (const t of chosen) {
       const row = await measure(t.name, ph.name, { ...ph.phase, url: t.url, headers: t.headers, protocols: t.protocols }, t.pid, node.proc.pid);
       rows.push(row);
       console.error(`${t.name.padEnd(8)} ${ph.name.padEnd(17)} ${row.r.msgsPerSec} msg/s p99 ${row.r.p99Ms} ms${row.r.errors.length ? ` errors: ${row.r.errors.join("; ")}` : ""}`);
@@ -325,7 +361,7 @@ function printTable(rows: Row[], phaseNames: string[]): void {
   console.log(fmt(lines[0]!));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const l of lines.slice(1)) console.log(fmt(l));
-  console.log(`\npayload ${PAYLOAD_BYTES} B text frames; load generator in its own process; CPU from /proc (utime+stime) over the phase's wall time; memory = peak RSS growth ÷ connections. ${Bun.spawnSync(["nproc"]).stdout.toString().trim()} cores, load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (other work shares the machine).`);
+  console.log(`\npayload ${PAYLOAD_BYTES} B text frames; load generator in its own process; CPU from /proc (utime+stime) over the measured window only (CLK_TCK resolution); memory = peak RSS growth ÷ connections. ${Bun.spawnSync(["nproc"]).stdout.toString().trim()} cores, load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (other work shares the machine).`);
 }
 
 const deadline = setTimeout(() => {

@@ -164,9 +164,15 @@ export interface SkippedEntry {
   reason: string;
 }
 
-export interface NodeServer {
+/** A server line's name, stable numeric id and address. */
+export interface ServerEntry {
   name: string;
+  /** HAProxy server `id`: derived from the name, so it does not shift when others come or go. */
+  id: number;
   address: string;
+}
+
+export interface NodeServer extends ServerEntry {
   state: NodeState;
   admin: ServerAdminState;
   weight: number;
@@ -176,7 +182,7 @@ export interface NodeServer {
 export interface RenderResult {
   /** The config file's text. */
   text: string;
-  gateways: { name: string; address: string }[];
+  gateways: ServerEntry[];
   nodes: NodeServer[];
   skipped: SkippedEntry[];
 }
@@ -235,7 +241,7 @@ interface View {
   public: { bind: string; port: number; connRate: number; tls: { port: number; cert: string } | false; roomsToNodes: boolean };
   stats: { bind: string; port: number; auth: string };
   checks: { gatewayInterMs: number; nodeInterMs: number; nodeFall: number };
-  gateways: { name: string; address: string }[];
+  gateways: ServerEntry[];
   nodes: NodeServer[];
 }
 
@@ -264,17 +270,19 @@ export function render(registry: EdgeRegistry, settings: EdgeSettings, templates
   const skipped: SkippedEntry[] = [];
   const seen = new Set<string>();
 
-  const gateways: { name: string; address: string }[] = [];
+  const gatewayIds = new ServerIds();
+  const gateways: ServerEntry[] = [];
   for (const g of [...registry.gateways].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const problem = entryProblem(g.id, g.host, g.port, seen);
     if (problem) {
       skipped.push({ kind: "gateway", id: quoteId(g.id), reason: problem });
       continue;
     }
-    gateways.push({ name: g.id, address: hostPort(g.host, g.port) });
+    gateways.push({ name: g.id, id: gatewayIds.take(g.id), address: hostPort(g.host, g.port) });
   }
 
   seen.clear();
+  const nodeIds = new ServerIds();
   const nodes: NodeServer[] = [];
   for (const n of [...registry.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const problem = entryProblem(n.id, n.host, n.port, seen);
@@ -285,6 +293,7 @@ export function render(registry: EdgeRegistry, settings: EdgeSettings, templates
     const admin = nodeAdminState(n.state);
     nodes.push({
       name: n.id,
+      id: nodeIds.take(n.id),
       address: hostPort(n.host, n.port),
       state: n.state,
       admin,
@@ -313,6 +322,34 @@ export function render(registry: EdgeRegistry, settings: EdgeSettings, templates
     nodes,
   };
   return { text: compile(templates)(view), gateways, nodes, skipped };
+}
+
+/**
+ * Stable server ids. HAProxy places a server on the consistent-hash ring by its numeric id, and
+ * numbers servers by their order in the file unless told: then removing one replica would shift
+ * the ids of the ones after it and move their rooms too. Deriving the id from the name (FNV-1a,
+ * 31 bits) keeps every other replica's rooms where they are. A collision (rare) takes the next
+ * free id, in name order, so the result is still deterministic.
+ */
+export function serverIdFor(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return (h & 0x7fffffff) || 1;
+}
+
+/** Hands out the ids of one backend's servers (collisions probe to the next free id). */
+export class ServerIds {
+  private readonly used = new Set<number>();
+  constructor(private readonly idFor: (name: string) => number = serverIdFor) {}
+  take(name: string): number {
+    let id = this.idFor(name);
+    while (this.used.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
+    this.used.add(id);
+    return id;
+  }
 }
 
 /** Why an entry cannot be listed, or undefined. `seen` catches duplicate ids. */

@@ -28,10 +28,10 @@ class RecordingControl implements EdgeControl {
   async apply(text: string): Promise<ApplyResult> {
     if (text === this.live) return { outcome: "unchanged", durationMs: 0 };
     const outcome = this.next;
-    this.calls.push(`apply:${outcome}:${[...text.matchAll(/server (\S+) \S+ check weight (\d+)/g)].map((m) => `${m[1]}=${m[2]}`).join(",")}`);
+    this.calls.push(`apply:${outcome}:${[...text.matchAll(/server (\S+) \S+ id \d+ check weight (\d+)/g)].map((m) => `${m[1]}=${m[2]}`).join(",")}`);
     if (outcome === "ok") {
       this.live = text;
-      for (const m of text.matchAll(/server (\S+) \S+ check weight (\d+)( disabled)?/g)) if (!this.admin.has(m[1]!)) this.admin.set(m[1]!, m[3] ? "maint" : m[2] === "0" ? "drain" : "ready");
+      for (const m of text.matchAll(/server (\S+) \S+ id \d+ check weight (\d+)( disabled)?/g)) if (!this.admin.has(m[1]!)) this.admin.set(m[1]!, m[3] ? "maint" : m[2] === "0" ? "drain" : "ready");
     }
     return { outcome, durationMs: 1, ...(outcome !== "ok" ? { error: "refused" } : {}) };
   }

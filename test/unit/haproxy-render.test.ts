@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { testConfig } from "../../core/config.ts";
 import { NODE_STATES, type NodeState } from "../../core/types.ts";
-import { DEFAULT_TEMPLATES, EdgeSettingsError, configWord, edgePaths, edgeSettings, isHost, nodeAdminState, render, type EdgeRegistry } from "../../haproxy/render.ts";
+import { DEFAULT_TEMPLATES, EdgeSettingsError, configWord, edgePaths, edgeSettings, isHost, nodeAdminState, render, serverIdFor, ServerIds, type EdgeRegistry } from "../../haproxy/render.ts";
 import { gatewayRecord, nodeRecord } from "../support/haproxy-fixtures.ts";
 
 const GOLDEN_DIR = join(import.meta.dir, "golden");
@@ -91,9 +91,9 @@ describe("render: the config's required parts", () => {
     ["gateways health-checked", /backend gateways[\s\S]*option httpchk GET \/health HTTP\/1.1\n {4}http-check send hdr Host \S+\n/],
     ["nodes health-checked", /backend nodes[\s\S]*option httpchk GET \/health/],
     ["stats page", /bind 0\.0\.0\.0:8404[\s\S]*stats uri \/stats[\s\S]*stats auth admin:stats-pass/],
-    ["draining node at weight 0", /server node-4 127\.0\.0\.1:8084 check weight 0\n/],
-    ["stopped node disabled", /server node-6 127\.0\.0\.1:8086 check weight 100 disabled\n/],
-    ["IPv6 node", /server node-7 ::1:8087 check/],
+    ["draining node at weight 0", /server node-4 127\.0\.0\.1:8084 id \d+ check weight 0\n/],
+    ["stopped node disabled", /server node-6 127\.0\.0\.1:8086 id \d+ check weight 100 disabled\n/],
+    ["IPv6 node", /server node-7 ::1:8087 id \d+ check/],
   ])("%s", (_what, re) => {
     expect(text).toMatch(re);
   });
@@ -166,6 +166,33 @@ describe("render: determinism", () => {
   test("counters that do not reach the config (rooms, players, lastSeenAt) do not change the text", () => {
     const busier: EdgeRegistry = { gateways: fleet.gateways, nodes: fleet.nodes.map((n) => ({ ...n, rooms: 5, players: 40, lastSeenAt: 9 })) };
     expect(render(busier, settings).text).toBe(render(fleet, settings).text);
+  });
+});
+
+describe("stable server ids (consistent hashing keeps rooms in place)", () => {
+  test("an id depends on the name only: removing one replica changes no other replica's id", () => {
+    const all = render(fleet, settings).gateways;
+    const without = render({ ...fleet, gateways: fleet.gateways.filter((g) => g.id !== "gw-a") }, settings).gateways;
+    for (const g of without) expect(g.id).toBe(all.find((x) => x.name === g.name)!.id);
+    expect(new Set(all.map((g) => g.id)).size).toBe(all.length);
+  });
+
+  test("ids are positive 31-bit integers", () => {
+    for (const name of ["a", "gw-1", "x".repeat(100), "node:7"]) {
+      const id = serverIdFor(name);
+      expect(id).toBeGreaterThan(0);
+      expect(id).toBeLessThanOrEqual(0x7fffffff);
+    }
+  });
+
+  test("a hash collision takes the next free id, wrapping past the top", () => {
+    const ids = new ServerIds(() => 0x7fffffff);
+    expect(["a", "b", "c"].map((n) => ids.take(n))).toEqual([0x7fffffff, 1, 2]);
+  });
+
+  test("300 nodes get 300 distinct ids", () => {
+    const ids = render({ gateways: [], nodes: Array.from({ length: 300 }, (_, i) => nodeRecord(`n${i}`, "ready", 9000 + i)) }, settings).nodes.map((n) => n.id);
+    expect(new Set(ids).size).toBe(300);
   });
 });
 

@@ -19,7 +19,7 @@ import type { Config } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
 import { InvalidTransitionError, NodeNotFoundError, type NodeRegistry } from "../../core/node-registry.ts";
 import type { NodeRecord, NodeState } from "../../core/types.ts";
-import { DriverError, type NodeDriver, type NodeSpec } from "../drivers/driver.ts";
+import { DriverError, stopGraceMs, type NodeDriver, type NodeSpec } from "../drivers/driver.ts";
 import type { HealthProbe } from "./health-probe.ts";
 import type { PortAllocator } from "./ports.ts";
 
@@ -275,7 +275,9 @@ export class NodeLifecycle {
         throw e;
       }
     }
-    await this.d.driver.stop(nodeId, this.d.config.nodeDrainMs);
+    // The node closes its players with 4009 at DRAIN_SECONDS; SIGKILL only after that plus the
+    // close grace, or players would see 1006 instead of "reconnect".
+    await this.d.driver.stop(nodeId, stopGraceMs(this.d.config.nodeDrainMs / 1000));
     const now = this.now();
     try {
       await this.d.registry.transition(nodeId, "stopped", now, { expectFrom: ["stopping"], patch: { stoppedAt: now, players: 0, rooms: 0 }, reason: opts.reason });

@@ -18,7 +18,10 @@ export class NodeChangeWaiter {
 
   /** Resolves on the next node event that may free a seat, or after `ms`, whichever comes first. */
   async next(ms: number): Promise<void> {
-    await this.ensureSubscribed();
+    // Without the subscription the wait still ends at `ms`: slower to notice, never stuck.
+    await this.ensureSubscribed().catch(() => {
+      this.subscribing = undefined;
+    });
     await new Promise<void>((resolve) => {
       const done = () => {
         timer.cancel();

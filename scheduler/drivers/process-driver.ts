@@ -169,6 +169,9 @@ export class ProcessDriver implements NodeDriver {
       ROOM_MODE: spec.roomMode,
       [MARKER_VAR]: `${this.fleet}/${spec.nodeId}`,
     };
+    // Intent first (pid 0): if this scheduler dies between spawn and the state write below, the
+    // next driver still finds the node — by its marker in /proc — instead of leaking it.
+    this.writeState({ nodeId: spec.nodeId, fleet: this.fleet, pid: 0, host: this.host, port: spec.port, startedAt: this.clock.now(), exitCode: null, stoppedAt: null });
     let proc: Subprocess;
     try {
       writeFileSync(fd, `--- ${new Date(this.clock.now()).toISOString()} start ${spec.nodeId} port ${spec.port}\n`);
@@ -264,6 +267,7 @@ export class ProcessDriver implements NodeDriver {
 
   /** True while the state's pid is alive and still this fleet's node (pids get reused). */
   private isRunning(s: ProcessNodeState): boolean {
+    if (s.pid <= 0) return false;
     const child = this.children.get(s.nodeId);
     if (child && child.pid === s.pid) return child.exitCode === null && child.signalCode === null;
     if (s.exitCode !== null) return false;
@@ -274,10 +278,15 @@ export class ProcessDriver implements NodeDriver {
     try {
       const parsed = JSON.parse(readFileSync(this.statePath(nodeId), "utf8")) as Partial<ProcessNodeState>;
       if (typeof parsed.pid !== "number" || parsed.nodeId !== nodeId) return undefined;
+      let pid = parsed.pid;
+      if (pid <= 0) {
+        // An intent without a pid: the spawn happened (or not) in a scheduler that died.
+        pid = findMarkedPid(`${MARKER_VAR}=${this.fleet}/${nodeId}`) ?? 0;
+      }
       return {
         nodeId,
         fleet: this.fleet,
-        pid: parsed.pid,
+        pid,
         host: typeof parsed.host === "string" ? parsed.host : this.host,
         port: typeof parsed.port === "number" ? parsed.port : 0,
         startedAt: typeof parsed.startedAt === "number" ? parsed.startedAt : 0,
@@ -315,6 +324,8 @@ function checkNodeId(nodeId: string): void {
 }
 
 function signal(pid: number, sig: "SIGTERM" | "SIGKILL"): void {
+  // pid 0 or below would signal a whole process group: never.
+  if (pid <= 0) return;
   try {
     process.kill(pid, sig);
   } catch {
@@ -346,6 +357,24 @@ function pidIsNode(pid: number, marker: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The pid of a live process carrying `marker` in its environment (Linux /proc), if any. */
+function findMarkedPid(marker: string): number | undefined {
+  if (!existsSync("/proc/self/environ")) return undefined;
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return undefined;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    if (pidIsNode(pid, marker)) return pid;
+  }
+  return undefined;
 }
 
 /** The last `lines` lines of a file, reading at most its last 256 KiB. */

@@ -3,7 +3,7 @@
  * outlive the driver (scheduler restart), SIGKILL past the grace, failed starts, log files.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DriverError, type NodeSpec } from "../../scheduler/drivers/driver.ts";
@@ -59,6 +59,26 @@ describe("ProcessDriver specifics", () => {
     expect(await getHealth(h, 300)).toBeUndefined();
     await second.remove("orphan");
     expect(await second.inspect("orphan")).toBeUndefined();
+  }, 20_000);
+
+  test("a scheduler killed between spawn and its state write leaks nothing: the next driver finds the node by its marker", async () => {
+    ids.add("half-started");
+    const first = make();
+    const h = await first.start(spec("half-started"));
+    await waitHealth(h, 5000);
+    await first.close();
+    // What the dead scheduler left: the intent (pid 0) written before spawning, never updated.
+    const statePath = join(stateDir, fleet, "half-started.json");
+    const state = JSON.parse(readFileSync(statePath, "utf8")) as Record<string, unknown>;
+    writeFileSync(statePath, JSON.stringify({ ...state, pid: 0 }));
+
+    const second = make();
+    const info = await second.inspect("half-started");
+    expect(info).toMatchObject({ running: true, ref: h.ref });
+    expect((await second.list()).some((n) => n.nodeId === "half-started" && n.running)).toBe(true);
+    await second.stop("half-started", 5000);
+    expect(await getHealth(h, 300)).toBeUndefined();
+    expect((await second.inspect("half-started"))?.running).toBe(false);
   }, 20_000);
 
   test("a node that ignores SIGTERM is killed after the grace (exit 137)", async () => {

@@ -47,6 +47,6 @@ export class NodeChangeWaiter {
     const s = this.subscribing;
     this.subscribing = undefined;
     for (const w of [...this.waiters]) w();
-    if (s) await (await s)();
+    if (s) await s.then((unsubscribe) => unsubscribe(), () => {});
   }
 }

@@ -168,9 +168,13 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
   const server: Server<PlayerData> = Bun.serve<PlayerData>({
     hostname,
     port: opts.port,
+    // Never Bun's HTML error page (it carries source and stack) — errors answer JSON.
+    development: false,
+    error() {
+      return errorResponse(500, "INTERNAL", "internal error");
+    },
     fetch(req, srv) {
-      const url = new URL(req.url);
-      const path = url.pathname;
+      const path = pathOf(req.url);
       if (path === "/health") {
         if (req.method !== "GET" && req.method !== "HEAD") return errorResponse(405, "METHOD_NOT_ALLOWED", "use GET");
         return jsonResponse(200, health());
@@ -256,4 +260,20 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       await server.stop(true);
     },
   };
+}
+
+/**
+ * The path of a request URL. An HTTP/1.0 request without a Host header (HAProxy's default health
+ * check) reaches Bun with a bare path, which `new URL` refuses.
+ */
+export function pathOf(raw: string): string {
+  if (raw.startsWith("/")) {
+    const q = raw.search(/[?#]/);
+    return q < 0 ? raw : raw.slice(0, q);
+  }
+  try {
+    return new URL(raw).pathname;
+  } catch {
+    return "";
+  }
 }

@@ -93,6 +93,8 @@ const childEnv: Record<string, string> = {
   JWT_SECRET: jwtSecret,
   NODE_DRIVER: driver,
   STOP_NODES_ON_EXIT: process.env.STOP_NODES_ON_EXIT ?? "true",
+  // On one machine HAProxy is part of the tree `npm start` owns: it stops with the templater.
+  HAPROXY_MODE: process.env.HAPROXY_MODE ?? "child",
   ...(withHaproxy && !process.env.PUBLIC_URL ? { PUBLIC_URL: `ws://127.0.0.1:${config.haproxyPort}` } : {}),
 };
 

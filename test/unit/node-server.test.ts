@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { connect } from "node:net";
-import { drainCloseReason, startNodeServer, tokenMatches, type NodeServer, type NodeServerOptions } from "../../node/server.ts";
+import { drainCloseReason, pathOf, startNodeServer, tokenMatches, type NodeServer, type NodeServerOptions } from "../../node/server.ts";
 import { connectPlayer, frameBytes, getHealth, upgradeStatus, type TestPlayer } from "../support/node-harness.ts";
 
 const TOKEN = "unit-token";
@@ -29,6 +29,24 @@ afterEach(async () => {
 });
 
 describe("node server", () => {
+  test("an HTTP/1.0 health check without Host (HAProxy's default) answers 200 JSON, not Bun's error page", async () => {
+    const s = serve();
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(s.port, "127.0.0.1", () => sock.write("GET /health HTTP/1.0\r\n\r\n"));
+      let buf = "";
+      sock.on("data", (d) => (buf += d.toString()));
+      sock.on("end", () => resolve(buf));
+      sock.on("error", reject);
+      setTimeout(() => (sock.destroy(), resolve(buf)), 2000);
+    });
+    expect(raw.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
+    expect(raw).toContain('"state":"ready"');
+    expect(raw).not.toContain("<html");
+    expect(pathOf("/rooms/abcd?x=1")).toBe("/rooms/abcd");
+    expect(pathOf("http://h/health#f")).toBe("/health");
+    expect(pathOf("::bad::")).toBe("");
+  });
+
   test("HTTP edges: JSON errors, no stack, no 500", async () => {
     const s = serve();
     const base = `http://127.0.0.1:${s.port}`;

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { ensureChromium, ensureDocker, ensureHaproxy, ensureRedis } from "./services.ts";
+import { aptInstall, ensureChromium, ensureDocker, ensureHaproxy, ensureRedis, have } from "./services.ts";
 
 const root = resolve(import.meta.dir, "..");
 process.chdir(root);
@@ -38,6 +38,8 @@ if (docker) {
 }
 if (!ensureHaproxy(say) && inCI) process.exit(1);
 if (!ensureChromium(say) && inCI) process.exit(1);
+// The TLS edge test makes its certificate with openssl.
+if (!have("openssl") && !aptInstall(["openssl"], say) && inCI) process.exit(1);
 say(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const args = process.argv.slice(2);

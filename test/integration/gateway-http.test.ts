@@ -68,6 +68,17 @@ describe.skipIf(!need("redis"))("gateway HTTP", () => {
       expect(results.filter((r) => r.status === 401).length).toBe(7);
     });
 
+    test("admin routes as mounted: 401 without or with a bad token, 403 for a player, through for an admin", async () => {
+      const player = await gw.token("p_not_admin");
+      const admin = await gw.token("op_admin", ["admin"]);
+      const expired = await gw.token("op_admin", ["admin"], -60_000);
+      expect((await call(gw, "POST", "/v1/admin/scale", { nodes: 0 })).status).toBe(401);
+      expect((await call(gw, "POST", "/v1/admin/scale", { nodes: 0 }, expired)).status).toBe(401);
+      const forbidden = await call(gw, "POST", "/v1/admin/scale", { nodes: 0 }, player);
+      expect([forbidden.status, forbidden.json.error?.code]).toEqual([403, "NOT_ADMIN"]);
+      expect((await call(gw, "POST", "/v1/admin/scale", { nodes: 0 }, admin)).status).toBe(202);
+    });
+
     test("guest without a body, and bad bodies", async () => {
       expect((await call(gw, "POST", "/v1/auth/guest")).status).toBe(201);
       const bad = await call(gw, "POST", "/v1/auth/guest", { region: "../x" });

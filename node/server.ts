@@ -187,7 +187,8 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return errorResponse(426, "UPGRADE_REQUIRED", "WebSocket upgrade required");
       const playerId = req.headers.get("x-player-id") ?? "";
       if (playerId === "" || playerId.length > MAX_PLAYER_HEADER) return errorResponse(400, "BAD_PLAYER_ID", "X-Player-Id is required (at most 256 characters)");
-      const playerName = req.headers.get("x-player-name") ?? playerId;
+      // The gateway percent-encodes the display name (UTF-8) so any name is a valid header value.
+      const playerName = decodeHeader(req.headers.get("x-player-name")) ?? playerId;
       if (playerName.length > MAX_PLAYER_HEADER) return errorResponse(400, "BAD_PLAYER_NAME", "X-Player-Name is longer than 256 characters");
       if (draining || stopped) return errorResponse(503, "NODE_DRAINING", "node is draining");
       if (players >= opts.maxPlayers) return errorResponse(503, "NODE_FULL", `node holds its maximum of ${opts.maxPlayers} players`);
@@ -275,5 +276,15 @@ export function pathOf(raw: string): string {
     return new URL(raw).pathname;
   } catch {
     return "";
+  }
+}
+
+/** A percent-encoded header value, decoded; a value that is not valid percent-encoding is kept as sent. */
+export function decodeHeader(v: string | null): string | undefined {
+  if (v === null) return undefined;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
   }
 }

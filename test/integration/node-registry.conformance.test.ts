@@ -93,4 +93,17 @@ if (useRedis) {
     opened.push(t);
     return new RedisNodeRegistry(t.redis, t.keys, () => t.connect());
   });
+
+  test("redis: removing a node deletes its rooms, activity and seat keys too (nothing leaks)", async () => {
+    const t = testRedis("registry-rm");
+    opened.push(t);
+    const r = new RedisNodeRegistry(t.redis, t.keys, () => t.connect());
+    await r.create(makeNode({ id: "n-1", state: "ready" }), 1);
+    await t.redis.sadd(t.keys.nodeRooms("n-1"), "ROOM1");
+    await t.redis.sadd(t.keys.nodeSeats("n-1"), "session-1");
+    await t.redis.set(t.keys.nodeActivity("n-1"), "5");
+    expect(await r.remove("n-1", 2)).toBe(true);
+    const left = await t.redis.keys(`${t.prefix}:node:*`);
+    expect(left).toEqual([]);
+  });
 }

@@ -93,6 +93,12 @@ export interface Config {
   readonly nodeCpus: number;
   /** NODE_MAX_ROOMS — rooms per node. Default 100. */
   readonly nodeMaxRooms: number;
+  /**
+   * NODE_MAX_PLAYERS — MAX_PLAYERS given to each node: the most connections one node accepts.
+   * Default: the largest of MAX_PLAYERS_PER_SERVER, ROOM_MAX_PLAYERS and SESSION_SIZE, so that with
+   * one server per player (or per match) a whole room still fits on its server.
+   */
+  readonly nodeMaxPlayers: number;
   /** NODE_DRAIN_SECONDS — DRAIN_SECONDS given to nodes (SIGTERM → close 4009 deadline). Default 5. */
   readonly nodeDrainMs: number;
   /** NODE_START_TIMEOUT — how long a started node may take to answer /health ready, seconds. Default 15. */
@@ -343,6 +349,7 @@ export function loadConfig(env: Env): Config {
     nodeMemoryMb: r.int("NODE_MEMORY_MB", 256, 16),
     nodeCpus: r.num("NODE_CPUS", 1, 0.01),
     nodeMaxRooms: r.int("NODE_MAX_ROOMS", 100, 1),
+    nodeMaxPlayers: r.int("NODE_MAX_PLAYERS", 0, 0, 100_000),
     nodeDrainMs: r.seconds("NODE_DRAIN_SECONDS", 5, 0),
     nodeStartTimeoutMs: r.seconds("NODE_START_TIMEOUT", 15),
 
@@ -405,8 +412,11 @@ export function loadConfig(env: Env): Config {
   if (cfg.jwtSecret !== undefined && cfg.jwtSecret.length < 16) r.problems.push("JWT_SECRET must be at least 16 characters");
   if (cfg.sessionTtlMs < cfg.heartbeatIntervalMs) r.problems.push("SESSION_TTL must not be shorter than HEARTBEAT_INTERVAL");
 
+  const nodeMaxPlayers = cfg.nodeMaxPlayers === 0 ? Math.max(cfg.maxPlayersPerServer, cfg.roomMaxPlayers, cfg.sessionSize) : cfg.nodeMaxPlayers;
+  if (nodeMaxPlayers < cfg.maxPlayersPerServer) r.problems.push(`NODE_MAX_PLAYERS=${nodeMaxPlayers} is below MAX_PLAYERS_PER_SERVER=${cfg.maxPlayersPerServer}`);
+  if (nodeMaxPlayers < cfg.sessionSize) r.problems.push(`NODE_MAX_PLAYERS=${nodeMaxPlayers} is below SESSION_SIZE=${cfg.sessionSize}: a matched room would not fit on a node`);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return Object.freeze({ ...cfg, serverPortEnd: portEnd });
+  return Object.freeze({ ...cfg, serverPortEnd: portEnd, nodeMaxPlayers });
 }
 
 /** A config for tests: defaults, then overrides (already in final units). */

@@ -23,13 +23,19 @@ export function summarizeCapacity(nodes: readonly NodeRecord[], queues: Record<s
   const byState = Object.fromEntries(NODE_STATES.map((s) => [s, 0])) as Record<NodeState, number>;
   let players = 0;
   let capacity = 0;
+  let used = 0;
   for (const n of nodes) {
     byState[n.state]++;
-    if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") players += n.players;
+    if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") {
+      players += n.players;
+      // As the autoscaler counts them (seatedPlayers): a node holding a whole room can have more
+      // players than its capacity — it is full, not over.
+      used += Math.min(n.players, n.capacity);
+    }
     if (n.state === "ready") capacity += n.capacity;
   }
   const queuedJobs = Object.values(queues).reduce((a, b) => a + b, 0);
-  return { players, capacity, utilization: capacity > 0 ? Math.round((players / capacity) * 1000) / 1000 : 0, nodes: byState, queuedJobs, queues };
+  return { players, capacity, utilization: capacity > 0 ? Math.round((used / capacity) * 1000) / 1000 : 0, nodes: byState, queuedJobs, queues };
 }
 
 export async function capacitySnapshot(deps: { nodes: NodeRegistry; scheduler: SchedulerClient }): Promise<CapacitySnapshot> {

@@ -72,7 +72,7 @@ export function roomsRoutes(deps: RoomsDeps) {
           mode: optString(o, "mode", NAME_RE, "1-32 of [A-Za-z0-9_.-]") ?? "default",
           region: optString(o, "region", NAME_RE, "1-32 of [A-Za-z0-9_.-]") ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region),
           visibility,
-          maxPlayers: optInt(o, "maxPlayers", 1, 1000) ?? deps.config.roomMaxPlayers,
+          maxPlayers: optInt(o, "maxPlayers", 1, Math.max(deps.config.nodeMaxPlayers, deps.config.maxPlayersPerServer)) ?? deps.config.roomMaxPlayers,
           settings: optObject(o, "settings", 8 * 1024) ?? {},
           ...(password ? { passwordHash: await Bun.password.hash(password) } : {}),
         },

@@ -70,7 +70,8 @@ export class NodeLifecycle {
       port: n.port,
       token: n.token,
       maxRooms: c.nodeMaxRooms,
-      maxPlayers: c.maxPlayersPerServer,
+      // The node's hard connection cap: a whole room must fit even with one server per player.
+      maxPlayers: Math.max(c.nodeMaxPlayers, c.maxPlayersPerServer),
       drainSeconds: c.nodeDrainMs / 1000,
       roomMode: c.nodeRoomMode,
     };

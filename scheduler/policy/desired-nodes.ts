@@ -13,7 +13,7 @@
  */
 import type { Config } from "../../core/config.ts";
 import type { NodeRecord } from "../../core/types.ts";
-import { countFleet, isIdle, type FleetCounts } from "./fleet-counts.ts";
+import { countFleet, isIdle, seatedPlayers, type FleetCounts } from "./fleet-counts.ts";
 
 /** What the autoscaler reads from Redis each tick. */
 export interface FleetSnapshot {
@@ -101,7 +101,7 @@ export function removableNodes(candidates: readonly NodeRecord[], s: FleetSnapsh
     const idle = isIdle(n);
     if (idle && idleSpare - 1 < wantSpare) continue;
     if (serving - 1 < s.floor) continue;
-    const playersAfter = players - n.players;
+    const playersAfter = players - seatedPlayers(n);
     if (seatsNeeded(playersAfter, c.scaleUpUtilization) > capacity - n.capacity) continue;
     out.push(n);
     if (idle) idleSpare--;

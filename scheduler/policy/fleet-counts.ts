@@ -47,7 +47,16 @@ export function countFleet(nodes: readonly NodeRecord[], pendingStarts: number):
       readyCapacity += n.capacity;
       if (isIdle(n)) idleReady++;
     }
-    if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") players += n.players;
+    if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") players += seatedPlayers(n);
   }
   return { live, ready, starting, idleReady, players, readyCapacity };
+}
+
+/**
+ * Players that count against a node's capacity: at most its capacity. A room's players all meet on
+ * the room's node, so with one server per match (MAX_PLAYERS_PER_SERVER=1) an 8-player room puts 8
+ * players on a capacity-1 node: that node is full, not 800 % used (which would start 9 more).
+ */
+export function seatedPlayers(n: Pick<NodeRecord, "players" | "capacity">): number {
+  return Math.min(n.players, n.capacity);
 }

@@ -52,6 +52,8 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
       ["POST", "/v1/rooms", "alice", { visibility: "secret" }, 400, "VALIDATION"],
       ["POST", "/v1/rooms", "alice", { visibility: "public", maxPlayers: 0 }, 400, "VALIDATION"],
       ["POST", "/v1/rooms", "alice", { visibility: "public", maxPlayers: 2.5 }, 400, "VALIDATION"],
+      // Larger than one node accepts (NODE_MAX_PLAYERS, 8 by default): the room could never fill.
+      ["POST", "/v1/rooms", "alice", { visibility: "public", maxPlayers: 9 }, 400, "VALIDATION"],
       ["POST", "/v1/rooms", "alice", { visibility: "public", mode: "a|b" }, 400, "VALIDATION"],
       ["POST", "/v1/rooms", "alice", { visibility: "public", settings: [1] }, 400, "VALIDATION"],
       ["POST", "/v1/rooms", "alice", [1, 2], 400, "VALIDATION"],

@@ -58,6 +58,13 @@ describe("loadConfig", () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 
+  test("NODE_MAX_PLAYERS defaults to what a whole room needs, and may not be below a matched room", () => {
+    expect(loadConfig({}).nodeMaxPlayers).toBe(8);
+    expect(loadConfig({ MAX_PLAYERS_PER_SERVER: "32" }).nodeMaxPlayers).toBe(32);
+    expect(loadConfig({ NODE_MAX_PLAYERS: "12" }).nodeMaxPlayers).toBe(12);
+    expect(() => loadConfig({ NODE_MAX_PLAYERS: "4" })).toThrow("SESSION_SIZE");
+  });
+
   test("blank values mean unset", () => {
     expect(loadConfig({ PORT: "  " }).port).toBe(3000);
   });

@@ -39,6 +39,11 @@ const rows: Row[] = [
     state: { nodes: [ready("a", 5, 1, 5), ready("b", 4, 1, 5)] },
     want: { action: "up", count: 1, reason: /utilisation 0.90/ },
   },
+  {
+    name: "a whole 8-player room on a one-per-match node counts as full, not 800 %: +1 spare, not +9",
+    state: { nodes: [ready("a", 8, 1, 1)] },
+    want: { action: "up", count: 1, reason: /utilisation 1.00/ },
+  },
   { name: "utilisation exactly at threshold: nothing", config: { maxPlayersPerServer: 5 }, state: { nodes: [ready("a", 4, 1, 5)] }, want: { action: "none", count: 0 } },
   { name: "admin floor 4 with 1 ready: +3", state: { floor: 4, nodes: [ready("a", 1)], lastScaleUpAt: T0 }, config: { scaleUpUtilization: 1 }, want: { action: "up", count: 3, reason: /floor 4/ } },
   { name: "MAX_SERVERS caps a scale-up", config: { maxServers: 3 }, state: { pendingJoins: 5, nodes: [ready("a", 1)] }, want: { action: "up", count: 2, reason: /capped by MAX_SERVERS=3/ } },

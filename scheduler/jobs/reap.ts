@@ -59,8 +59,10 @@ export async function processReapNode(job: JobContext<ReapJob>, ctx: SchedulerCo
       if (rec.state === "ready" && (activityBase(rec) !== epoch || ctx.clock.now() - activityBase(rec) < ctx.config.inactivityShutdownMs)) {
         return { nodeId, acted: false, note: "active again" };
       }
-      if (rec.state === "unhealthy" && rec.stateChangedAt !== epoch) return { nodeId, acted: false, note: "changed since" };
-      const acted = await ctx.lifecycle.stop(nodeId, { from: [rec.state === "unhealthy" ? "unhealthy" : "ready"], epoch: rec.stateChangedAt, reason });
+      if ((rec.state === "unhealthy" || rec.state === "draining") && rec.stateChangedAt !== epoch) return { nodeId, acted: false, note: "changed since" };
+      if (rec.state === "draining" && (rec.players > 0 || rec.rooms > 0)) return { nodeId, acted: false, note: "players on it again" };
+      const from = rec.state === "unhealthy" || rec.state === "draining" ? rec.state : "ready";
+      const acted = await ctx.lifecycle.stop(nodeId, { from: [from], epoch: rec.stateChangedAt, reason });
       return { nodeId, acted };
     }
     case "delete":

@@ -52,6 +52,10 @@ export function reapPlan(s: FleetSnapshot, instances: readonly DriverNodeInfo[] 
       // Timed from stoppedAt (a refused wake keeps the original), but the epoch is the state's
       // timestamp: the delete acts only if nothing moved the node since.
       out.push({ kind: "delete", nodeId: n.id, epoch: n.stateChangedAt, reason: `stopped for ${Math.round((now - (n.stoppedAt || n.stateChangedAt)) / 1000)} s` });
+    } else if (n.state === "draining" && n.players === 0 && n.rooms === 0 && inState >= c.inactivityShutdownMs + c.nodeDrainMs) {
+      // Its drain job normally stops it as soon as it is empty; one that failed for good (or whose
+      // scheduler died) would leave it draining forever. Empty, it has nothing left to protect.
+      out.push({ kind: "shutdown", nodeId: n.id, epoch: n.stateChangedAt, reason: `empty but still draining after ${Math.round(inState / 1000)} s` });
     } else if (n.state === "stopping" && inState > c.nodeDrainMs + c.nodeStartTimeoutMs) {
       // The scheduler that was stopping it died; its job may be retried, but the record must not
       // stay `stopping` forever.

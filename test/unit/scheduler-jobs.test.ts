@@ -105,6 +105,23 @@ describe("scale-up job", () => {
 });
 
 describe("reap", () => {
+  test("an empty node left draining by a drain job that died is shut down by the reaper", async () => {
+    const m = memoryScheduler({ inactivityShutdownMs: 10_000, nodeDrainMs: 5_000 });
+    await processScaleUp(scaleUp(1), m.ctx);
+    const id = (await m.registry.list())[0]!.id;
+    // The drain job marked it and then vanished (failed for good, or its scheduler died).
+    await m.registry.transition(id, "draining", m.clock.now(), { reason: "admin" });
+    m.clock.advance(14_999);
+    await processReapSweep(m.ctx);
+    expect(m.asked.reap).toEqual([]);
+    m.clock.advance(1);
+    await processReapSweep(m.ctx);
+    expect(m.asked.reap.map((j) => j.stage)).toEqual(["shutdown"]);
+    for (const j of m.asked.reap.splice(0)) expect((await processReapNode(fakeJob<ReapNodeJob>(j), m.ctx)).acted).toBe(true);
+    expect((await m.registry.get(id))?.state).toBe("stopped");
+    expect((await m.driver.inspect(id))?.running).toBe(false);
+  });
+
   test("sweep then node jobs: shut down after INACTIVITY_SHUTDOWN, deleted CLEANUP_DELETE later", async () => {
     const m = memoryScheduler({ inactivityShutdownMs: 10_000, cleanupDeleteMs: 30_000 });
     await processScaleUp(scaleUp(1), m.ctx);

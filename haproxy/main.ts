@@ -3,6 +3,7 @@
  * that HAProxy is installed, then keeps a master-worker HAProxy (started as a daemon, or attached
  * to on its master socket) in step with the registry until SIGINT/SIGTERM.
  */
+import { resolve } from "node:path";
 import { realClock } from "../core/clock.ts";
 import { ConfigError, loadConfig, type Config } from "../core/config.ts";
 import { GatewayRegistry } from "../core/gateway-registry.ts";
@@ -29,7 +30,15 @@ function configOrExit(): Config {
   }
 }
 
-const config = configOrExit();
+// HAProxy reads a `stats socket` path without a leading "/" as host:port: every path it is given
+// must be absolute, whatever directory the templater was started in.
+const loaded = configOrExit();
+const config: Config = Object.freeze({
+  ...loaded,
+  haproxyConfig: resolve(loaded.haproxyConfig),
+  dataDir: resolve(loaded.dataDir),
+  haproxyTlsCert: loaded.haproxyTlsCert === undefined ? undefined : resolve(loaded.haproxyTlsCert),
+});
 
 if (!Bun.which(config.haproxyBin)) {
   fail(`HAProxy is not installed (no "${config.haproxyBin}" on PATH). Install it (e.g. apt-get install -y haproxy) or set HAPROXY_BIN.`);

@@ -5,7 +5,7 @@
  * another; in child mode it stops with the templater.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { realClock } from "../../core/clock.ts";
 import { silentLogger } from "../../core/log.ts";
 import { HaproxyControl } from "../../haproxy/control.ts";
@@ -121,8 +121,10 @@ describe.skipIf(!(need("haproxy") && need("redis")))("the templater process", ()
     expect(pidAlive(proc.master.pid)).toBe(false);
   }, 45_000);
 
-  test("child mode: HAProxy stops with the templater", async () => {
-    const run = runTemplater({ ...env, HAPROXY_MODE: "child" });
+  test("child mode: HAProxy stops with the templater (and relative paths work, as `npm start` gives them)", async () => {
+    // HAProxy takes a `stats socket` path without a leading "/" for host:port; the templater must
+    // hand it absolute paths whatever it was given.
+    const run = runTemplater({ ...env, HAPROXY_MODE: "child", HAPROXY_CONFIG: relative(ROOT, edge.config.haproxyConfig), DATA_DIR: relative(ROOT, edge.dir) });
     const proc = await waitFor(() => control.showProc(), 15_000, "HAProxy started");
     masters.add(proc.master.pid);
     await waitFor(() => run.output().includes("HAProxy edge on"), 10_000, "the templater ready");

@@ -12,7 +12,7 @@ import { realClock } from "../core/clock.ts";
 import { loadConfig, type Config } from "../core/config.ts";
 import { createKeys, type Keys } from "../core/keys.ts";
 import { silentLogger } from "../core/log.ts";
-import { createRedis, type Redis } from "../core/redis.ts";
+import { createRedis, deletePrefix, type Redis } from "../core/redis.ts";
 import { startMatchmaker } from "../scheduler/matchmaker/index.ts";
 import { TicketStore } from "../scheduler/matchmaker/ticket-store.ts";
 
@@ -147,12 +147,7 @@ async function scenario(shape: Shape, workers: number): Promise<Outcome> {
     return { shape, workers, placeAllMs, enqueueMs, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: waits[waits.length - 1]!, rooms: rooms.size, ticks, lostClaims: lost, overCapacity, doubleMatched };
   } finally {
     for (const m of mms) await m.close();
-    let cursor = "0";
-    do {
-      const [nextCursor, batch] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = nextCursor;
-      if (batch.length) await redis.del(...batch);
-    } while (cursor !== "0");
+    await deletePrefix(redis, prefix);
     for (const r of extra) r.disconnect();
     redis.disconnect();
   }

@@ -423,3 +423,19 @@ export function loadConfig(env: Env): Config {
 export function testConfig(overrides: Partial<Config> = {}, env: Env = {}): Config {
   return Object.freeze({ ...loadConfig(env), ...overrides });
 }
+
+/**
+ * For `main.ts` files and scripts: the config, or — on a bad environment — every problem printed
+ * in one message and exit 1.
+ */
+export function loadConfigOrExit(env: Env, print: (message: string) => void = (m) => console.error(m)): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      print(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -40,3 +40,15 @@ export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boole
 }
 
 export type Redis = IORedis;
+
+/** Deletes every key under `prefix:` (SCAN, never KEYS). Returns how many were deleted. */
+export async function deletePrefix(redis: IORedis, prefix: string): Promise<number> {
+  let cursor = "0";
+  let n = 0;
+  do {
+    const [next, batch] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    cursor = next;
+    if (batch.length) n += await redis.del(...batch);
+  } while (cursor !== "0");
+  return n;
+}

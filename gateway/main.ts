@@ -3,22 +3,13 @@
  * replica, and shut down gracefully on SIGINT/SIGTERM (stop accepting, tell connected clients to
  * reconnect elsewhere, deregister, close Redis).
  */
-import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { resolveJwtSecret } from "../core/secrets.ts";
 import { createApp } from "./app.ts";
 import { buildGatewayDeps } from "./ops/build-deps.ts";
 import { startReplicaHeartbeat } from "./ops/replica.ts";
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(1);
-  }
-  throw err;
-}
+const config: Config = loadConfigOrExit(process.env);
 
 const built = buildGatewayDeps(config, { jwtSecret: config.jwtAlg === "HS256" ? resolveJwtSecret(config) : undefined });
 const { deps } = built;

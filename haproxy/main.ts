@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { realClock } from "../core/clock.ts";
-import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { GatewayRegistry } from "../core/gateway-registry.ts";
 import { createKeys } from "../core/keys.ts";
 import { createLogger } from "../core/log.ts";
@@ -21,18 +21,10 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function configOrExit(): Config {
-  try {
-    return loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message);
-    throw err;
-  }
-}
 
 // HAProxy reads a `stats socket` path without a leading "/" as host:port: every path it is given
 // must be absolute, whatever directory the templater was started in.
-const loaded = configOrExit();
+const loaded = loadConfigOrExit(process.env, (m) => console.error(`templater: ${m}`));
 const config: Config = Object.freeze({
   ...loaded,
   haproxyConfig: resolve(loaded.haproxyConfig),

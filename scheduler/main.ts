@@ -4,7 +4,7 @@
  * SIGTERM close it gracefully; nodes keep running (they belong to the fleet) unless
  * STOP_NODES_ON_EXIT is set.
  */
-import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { createNodeDriver } from "./drivers/create-driver.ts";
 import { startScheduler } from "./start-scheduler.ts";
@@ -12,16 +12,7 @@ import { startScheduler } from "./start-scheduler.ts";
 export { startScheduler, type RunningScheduler, type StartSchedulerDeps } from "./start-scheduler.ts";
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      process.exit(1);
-    }
-    throw e;
-  }
+  const config: Config = loadConfigOrExit(process.env);
   const log = createLogger("scheduler", config.logLevel);
   const driver = await createNodeDriver(config, { logger: log });
   const why =

@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { resolveJwtSecret } from "../core/secrets.ts";
 import { dockerAnswers, ensureRedis, have, type RedisHandle } from "./services.ts";
 
@@ -18,16 +18,7 @@ const root = resolve(import.meta.dir, "..");
 process.chdir(root);
 const say = (l: string) => console.log(`[start] ${l}`);
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (e) {
-  if (e instanceof ConfigError) {
-    console.error(e.message);
-    process.exit(1);
-  }
-  throw e;
-}
+const config: Config = loadConfigOrExit(process.env);
 
 let stopping = false;
 let redis: RedisHandle | undefined;

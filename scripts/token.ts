@@ -5,7 +5,7 @@
  * only from here, never from an HTTP endpoint.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, type Config } from "../core/config.ts";
+import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { resolveJwtSecret } from "../core/secrets.ts";
 import { JwtAuthenticator, jwtKeysFromConfig } from "../gateway/auth/jwt.ts";
 import type { Role } from "../gateway/contracts.ts";
@@ -35,16 +35,7 @@ if (args.help) {
   process.exit(0);
 }
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(1);
-  }
-  throw err;
-}
+const config: Config = loadConfigOrExit(process.env);
 
 const ttlSeconds = args.ttl === undefined ? undefined : Number(args.ttl);
 if (ttlSeconds !== undefined && (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)) {

@@ -16,6 +16,7 @@ import type { DockerNetworkMode } from "../../core/config.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
 import { dockerFromUrl, dockerStatus } from "./docker-connect.ts";
 import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
+import { KeyedLock } from "../../core/keyed-lock.ts";
 
 export const LABEL_FLEET = "fleetgate.fleet";
 export const LABEL_NODE = "fleetgate.node";
@@ -85,7 +86,8 @@ export class DockerDriver implements NodeDriver {
   private readonly nanoCpus: number;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** One start/stop/remove at a time per node. */
+  private readonly locks = new KeyedLock();
 
   constructor(opts: DockerDriverOptions) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(opts.fleet)) throw new DriverError(`fleet name ${JSON.stringify(opts.fleet)} must be 1-63 of [A-Za-z0-9_.-]`, false);
@@ -363,14 +365,7 @@ export class DockerDriver implements NodeDriver {
   }
 
   private locked<T>(nodeId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(nodeId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(nodeId, tail);
-    void tail.then(() => {
-      if (this.locks.get(nodeId) === tail) this.locks.delete(nodeId);
-    });
-    return next;
+    return this.locks.run(nodeId, fn);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Subprocess } from "bun";
 import { realClock, type Clock } from "../../core/clock.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
 import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
+import { KeyedLock } from "../../core/keyed-lock.ts";
 
 /** Options of {@link ProcessDriver}. Nothing is read from the environment. */
 export interface ProcessDriverOptions {
@@ -69,7 +70,8 @@ export class ProcessDriver implements NodeDriver {
   /** Processes this driver instance spawned (exit detection without polling). */
   private readonly children = new Map<string, Subprocess>();
   /** One operation per node at a time, so a duplicate start cannot spawn twice. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** One start/stop/remove at a time per node. */
+  private readonly locks = new KeyedLock();
 
   constructor(opts: ProcessDriverOptions) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(opts.fleet)) throw new DriverError(`fleet name ${JSON.stringify(opts.fleet)} must be 1-64 of [A-Za-z0-9_.-]`, false);
@@ -307,14 +309,7 @@ export class ProcessDriver implements NodeDriver {
   }
 
   private locked<T>(nodeId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(nodeId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(nodeId, tail);
-    void tail.then(() => {
-      if (this.locks.get(nodeId) === tail) this.locks.delete(nodeId);
-    });
-    return next;
+    return this.locks.run(nodeId, fn);
   }
 }
 

@@ -3,7 +3,7 @@
  * service is absent AND `CI` is unset; under CI an absent service fails the run.
  */
 import { createKeys, type Keys } from "../../core/keys.ts";
-import { createRedis, redisAnswers, type Redis } from "../../core/redis.ts";
+import { createRedis, deletePrefix, redisAnswers, type Redis } from "../../core/redis.ts";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const IN_CI = !!process.env.CI && process.env.CI !== "false" && process.env.CI !== "0";
@@ -52,12 +52,7 @@ export function testRedis(label = "t"): TestRedis {
       return r;
     },
     async cleanup() {
-      let cursor = "0";
-      do {
-        const [next, batch] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (batch.length) await redis.del(...batch);
-      } while (cursor !== "0");
+      await deletePrefix(redis, prefix);
       for (const r of extra) r.disconnect();
       redis.disconnect();
     },

@@ -171,6 +171,12 @@ export interface Config {
    * Set false when clients reach the gateway directly, or they can pick their own address.
    */
   readonly trustProxy: boolean;
+  /**
+   * GATEWAY_REUSE_PORT — bind the gateway's port with SO_REUSEPORT, so several gateway processes
+   * on one machine share it and the kernel spreads connections across them (one Bun process is
+   * one JS thread). Default false: a second process on a taken port fails at start.
+   */
+  readonly gatewayReusePort: boolean;
   /** RECONNECT_DELAY — delay a client is told to wait (close 4009 reason) before reconnecting after its node drained or died, seconds. Default 1. */
   readonly reconnectDelayMs: number;
   /** UPSTREAM_CONNECT_TIMEOUT — how long the relay waits for a node's WebSocket to open before closing the client 1011, seconds. Default 5. */
@@ -383,6 +389,7 @@ export function loadConfig(env: Env): Config {
     httpRateLimit: r.int("HTTP_RATE_LIMIT", 100, 1),
     wsIpRateLimit: r.int("WS_IP_RATE_LIMIT", 50, 1),
     trustProxy: r.bool("TRUST_PROXY", true),
+    gatewayReusePort: r.bool("GATEWAY_REUSE_PORT", false),
     reconnectDelayMs: r.seconds("RECONNECT_DELAY", 1, 0),
     upstreamConnectTimeoutMs: r.seconds("UPSTREAM_CONNECT_TIMEOUT", 5),
 

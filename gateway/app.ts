@@ -83,7 +83,7 @@ export function createApp(deps: GatewayDeps) {
     name: "gateway",
     // Bun's own limit (a plain-text 413) only catches bodies without a Content-Length; the
     // onRequest check answers the usual case in the contract's JSON shape.
-    serve: { maxRequestBodySize: MAX_BODY_BYTES * 4, development: false },
+    serve: { maxRequestBodySize: MAX_BODY_BYTES * 4, development: false, reusePort: c.gatewayReusePort },
     websocket: {
       // Bun closes a client frame above this with 1009 before any of our code runs.
       maxPayloadLength: c.maxFrameBytes,

@@ -7,6 +7,8 @@
  *   send the next) — measures throughput.
  * - open loop: every connection sends at a fixed rate whatever the answers — measures latency
  *   under a steady load, and frames lost.
+ * - idle: the connections open, exchange one round trip each (so every proxied upstream is up)
+ *   and then stay silent through the window — measures memory per idle connection.
  * Echoes are checked byte for byte against what was sent (the node echoes in order).
  */
 
@@ -18,7 +20,7 @@ export interface LoadPhase {
   /** Subprotocols (gateway: ["bearer", jwt]). */
   protocols?: string[];
   connections: number;
-  mode: "closed" | "open";
+  mode: "closed" | "open" | "idle";
   /** Open loop: messages per second per connection. */
   rate?: number;
   durationMs: number;
@@ -26,6 +28,9 @@ export interface LoadPhase {
   /** How long to wait for every connection to open. */
   connectTimeoutMs: number;
 }
+
+/** Handshakes in flight at once: thousands at once overflow the proxy's accept backlog. */
+const OPEN_CONCURRENCY = 500;
 
 export interface LoadResult {
   connections: number;
@@ -76,8 +81,8 @@ async function run(p: LoadPhase): Promise<LoadResult> {
     if (measuring) sent++;
   };
 
-  const openAll = Array.from({ length: p.connections }, (_, i) => {
-    return new Promise<void>((resolve) => {
+  const openOne = (i: number) =>
+    new Promise<void>((resolve) => {
       const ws = new BunWebSocket(p.url.replace("{i}", String(i)), { headers: p.headers, protocols: p.protocols, perMessageDeflate: false });
       const c: Conn = { ws, inflight: [], seq: 0, open: false };
       conns.push(c);
@@ -102,14 +107,20 @@ async function run(p: LoadPhase): Promise<LoadResult> {
         if (p.mode === "closed" && sending) send(c);
       };
     });
-  });
-  await Promise.race([Promise.all(openAll), Bun.sleep(p.connectTimeoutMs)]);
+  const openAll = async () => {
+    let next = 0;
+    const worker = async () => {
+      while (next < p.connections) await openOne(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, p.connections) }, worker));
+  };
+  await Promise.race([openAll(), Bun.sleep(p.connectTimeoutMs)]);
   const live = conns.filter((c) => c.open);
 
-  // Warm-up: one round trip per connection before measuring.
+  // Warm-up: one round trip per connection before measuring (idle: the only one).
   measuring = false;
-  if (p.mode === "closed") for (const c of live) send(c);
-  await Bun.sleep(300);
+  if (p.mode !== "open") for (const c of live) send(c);
+  await Bun.sleep(p.mode === "idle" ? 1000 : 300);
   measuring = true;
   // Markers on stdout let the orchestrator sample the proxy's CPU over exactly this window.
   console.log(JSON.stringify({ event: "start" }));

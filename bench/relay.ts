@@ -3,14 +3,18 @@
  *   direct   the reference node (`bun node/main.ts`, ROOM_MODE=echo), no proxy;
  *   haproxy  HAProxy (mode http, timeout tunnel) in front of that node;
  *   gateway  the fleetgate gateway (`bun gateway/main.ts`: JWT auth and room placement on, real
- *            Redis under a random prefix) in front of that node.
- * Phases: 1, 200 and 1,000 connections closed-loop; 1,000 connections × 20 msg/s open-loop.
- * For each: msgs/s, RTT p50/p99, the proxy's CPU and memory per connection, frames lost, and the
- * ratios to direct and to HAProxy. The load generator (bench/relay-loadgen.ts) is a separate
- * process per phase. Bounded (about two minutes); every process, file and Redis key is cleaned up.
- * Harness checks only: BENCH_QUICK=1 (tiny phases), BENCH_ONLY=direct|haproxy|gateway.
+ *            Redis under a random prefix) in front of that node — the main row;
+ *   gateway ×2  two gateway processes sharing one port (GATEWAY_REUSE_PORT): one Bun process is one
+ *            JS thread while HAProxy 2.6 runs one thread per core, so this is the like-for-like row.
+ * Phases: 5,000 idle connections (memory per idle proxied connection: RSS growth ÷ connections,
+ * run first so no earlier phase has grown the heap); 1, 200 and 1,000 connections closed-loop;
+ * 1,000 connections × 20 msg/s open-loop. For each: msgs/s, RTT p50/p99, the proxy's CPU and
+ * memory per connection, frames lost, and the ratios to direct and to HAProxy. The load generator (bench/relay-loadgen.ts) is a separate
+ * process per phase. Bounded (about three minutes); every process, file and Redis key is cleaned up.
+ * Harness checks only: BENCH_QUICK=1 (tiny phases), BENCH_ONLY=direct|haproxy|gateway,
+ * BENCH_PHASES="1000 closed,..." (a subset of the phases, by name).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../core/config.ts";
@@ -23,7 +27,8 @@ import type { LoadPhase, LoadResult } from "./relay-loadgen.ts";
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
 const PAYLOAD_BYTES = 64;
-const NEEDED_FDS = 8192;
+/** 5,000 idle connections: the gateway holds two sockets each, the node one per target's turn. */
+const NEEDED_FDS = 16_384;
 
 interface Proc {
   name: string;
@@ -44,15 +49,15 @@ function freePort(): number {
 }
 
 /** Soft fd limit of children: raised to the hard limit (or NEEDED_FDS) before exec. */
-function fdLimitPrefix(): string[] {
+function fdLimit(): { prefix: string[]; limit: number } {
   const soft = Number(Bun.spawnSync(["sh", "-c", "ulimit -n"]).stdout.toString().trim());
   const hard = Bun.spawnSync(["sh", "-c", "ulimit -Hn"]).stdout.toString().trim();
-  if (Number.isFinite(soft) && soft >= NEEDED_FDS) return [];
+  if (Number.isFinite(soft) && soft >= NEEDED_FDS) return { prefix: [], limit: soft };
   const target = hard === "unlimited" ? NEEDED_FDS : Math.min(NEEDED_FDS, Number(hard));
-  if (target < NEEDED_FDS) console.warn(`warning: fd hard limit ${hard} < ${NEEDED_FDS}; 1,000-connection phases may fail`);
-  return ["sh", "-c", `ulimit -n ${target}; exec "$@"`, "sh"];
+  if (target < NEEDED_FDS) console.warn(`warning: fd hard limit ${hard} < ${NEEDED_FDS}; the 5,000-connection phase may fail`);
+  return { prefix: ["sh", "-c", `ulimit -n ${target}; exec "$@"`, "sh"], limit: target };
 }
-const FD = fdLimitPrefix();
+const { prefix: FD, limit: FD_LIMIT } = fdLimit();
 
 function spawn(name: string, cmd: string[], env: Record<string, string> = {}): Proc {
   // Output to files (an unread pipe would fill up and stall the process under test).
@@ -103,6 +108,41 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** Per thread of `pids`: ns spent runnable but waiting for a CPU so far (schedstat, field 2). */
+function runQueueNs(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          out.set(`${pid}/${tid}`, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]));
+        } catch {
+          /* the thread ended */
+        }
+      }
+    } catch {
+      /* the process ended */
+    }
+  }
+  return out;
+}
+
+/** Seconds waited between two samples; threads born in between count from zero, ended ones are gone. */
+function runQueueSecondsBetween(a: Map<string, number>, b: Map<string, number>): number {
+  let ns = 0;
+  for (const [tid, v] of b) ns += Math.max(0, v - (a.get(tid) ?? 0));
+  return ns / 1e9;
+}
+
+/** Summed over the processes of one target (gateway ×2). */
+function cpuSecondsOf(pids: number[]): number {
+  return pids.reduce((a, p) => a + cpuSeconds(p), 0);
+}
+
+function rssKbOf(pids: number[]): number {
+  return pids.reduce((a, p) => a + rssKb(p), 0);
+}
+
 function rssKb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -149,21 +189,27 @@ async function runLoad(phase: LoadPhase, hooks: WindowHooks = {}): Promise<LoadR
 interface Row {
   target: string;
   phase: string;
+  idle: boolean;
   r: LoadResult;
   cpuPct: number;
+  /** Share of the window the proxy's threads spent runnable but waiting for a CPU. */
+  waitPct: number;
   cpuUsPerMsg: number;
   memKbPerConn: number;
   nodeCpuPct: number;
 }
 
-async function measure(target: string, phaseName: string, phase: LoadPhase, proxyPid: number | undefined, nodePid: number): Promise<Row> {
-  const watchPid = proxyPid ?? nodePid;
-  const rss0 = rssKb(watchPid);
+async function measure(target: string, phaseName: string, phase: LoadPhase, proxyPids: number[], nodePid: number): Promise<Row> {
+  const watch = proxyPids.length ? proxyPids : [nodePid];
+  const rss0 = rssKbOf(watch);
   let peak = rss0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(watchPid))), 100);
+  let rssEnd = rss0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssKbOf(watch))), 100);
   // CPU is sampled at the load generator's window markers: connection set-up and the drain
   // after the window are not in the figures.
   let cpu0 = 0;
+  let wait0 = new Map<string, number>();
+  let waited = 0;
   let ncpu0 = 0;
   let t0 = 0;
   let cpu = 0;
@@ -171,24 +217,32 @@ async function measure(target: string, phaseName: string, phase: LoadPhase, prox
   let wall = 1;
   const r = await runLoad(phase, {
     onStart: () => {
-      cpu0 = cpuSeconds(watchPid);
+      cpu0 = cpuSecondsOf(watch);
+      wait0 = runQueueNs(watch);
       ncpu0 = cpuSeconds(nodePid);
       t0 = performance.now();
     },
     onEnd: () => {
-      cpu = cpuSeconds(watchPid) - cpu0;
+      cpu = cpuSecondsOf(watch) - cpu0;
+      waited = runQueueSecondsBetween(wait0, runQueueNs(watch));
+      rssEnd = rssKbOf(watch);
       ncpu = cpuSeconds(nodePid) - ncpu0;
       wall = (performance.now() - t0) / 1000;
     },
   });
   clearInterval(sampler);
+  // Under load: the peak (buffers and garbage included). Idle: what is still held at the end of
+  // the silent window, after the set-up's garbage had time to go.
+  const held = phase.mode === "idle" ? rssEnd : peak;
   return {
     target,
     phase: phaseName,
+    idle: phase.mode === "idle",
     r,
+    waitPct: Math.round((waited / wall) * 1000) / 10,
     cpuPct: Math.round((cpu / wall) * 1000) / 10,
     cpuUsPerMsg: r.windowMessages > 0 ? Math.round((cpu / r.windowMessages) * 1e6 * 10) / 10 : 0,
-    memKbPerConn: Math.round(((peak - rss0) / Math.max(1, r.opened)) * 10) / 10,
+    memKbPerConn: Math.round(((held - rss0) / Math.max(1, r.opened)) * 10) / 10,
     nodeCpuPct: Math.round((ncpu / wall) * 1000) / 10,
   };
 }
@@ -205,6 +259,12 @@ async function cleanup(): Promise<void> {
   } while (cursor !== "0");
   redis.disconnect();
   rmSync(tmp, { recursive: true, force: true });
+}
+
+/** BENCH_ONLY="gateway,gateway ×2": these targets only (harness work and diagnosis, not a report). */
+function wanted(target: string): boolean {
+  const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
+  return !only || only.includes(target);
 }
 
 async function main(): Promise<void> {
@@ -230,7 +290,8 @@ async function main(): Promise<void> {
       cfgFile,
       [
         "global",
-        "  maxconn 8000",
+        // HAProxy refuses to start when 2 × maxconn (+ a margin) is above the fd limit it gets.
+        `  maxconn ${Math.min(10_000, Math.floor((FD_LIMIT - 500) / 2))}`,
         "defaults",
         "  mode http",
         "  timeout connect 5s",
@@ -251,8 +312,7 @@ async function main(): Promise<void> {
 
   const gwPort = freePort();
   const secret = `bench-secret-${crypto.randomUUID()}`;
-  const gateway = spawn("gateway", [BUN, "gateway/main.ts"], {
-    PORT: String(gwPort),
+  const gatewayEnv = {
     HOST: "127.0.0.1",
     REDIS_URL: cfg.redisUrl,
     REDIS_PREFIX: prefix,
@@ -262,8 +322,16 @@ async function main(): Promise<void> {
     WS_IP_RATE_LIMIT: "1000000",
     HTTP_RATE_LIMIT: "1000000",
     LOG_LEVEL: "warn",
-  });
+  };
+  const gateway = spawn("gateway", [BUN, "gateway/main.ts"], { ...gatewayEnv, PORT: String(gwPort) });
   await waitHttp(`http://127.0.0.1:${gwPort}/ready`);
+  // gateway ×2: two processes on one port with SO_REUSEPORT; the kernel spreads the connections.
+  const gw2Port = freePort();
+  const gw2 = !wanted("gateway ×2") ? [] : [1, 2].map((n) => spawn(`gateway-x2-${n}`, [BUN, "gateway/main.ts"], { ...gatewayEnv, PORT: String(gw2Port), GATEWAY_REUSE_PORT: "true" }));
+  if (gw2.length) {
+    await waitHttp(`http://127.0.0.1:${gw2Port}/ready`);
+    await Bun.sleep(1000); // both bound: /ready answered by one of them says nothing of the other
+  }
   const keys = createKeys(prefix);
   const registry = new RedisNodeRegistry(redis, keys, () => createRedis(cfg.redisUrl));
   const now = Date.now();
@@ -294,33 +362,37 @@ async function main(): Promise<void> {
   );
   const jwt = (await new JwtAuthenticator({ alg: "HS256", secret }, 3600_000).sign({ sub: "p_bench", name: "bench", region: cfg.region, roles: ["player"] }, Date.now())).token;
 
-  const targets: { name: string; url: string; headers?: Record<string, string>; protocols?: string[]; pid: number | undefined }[] = [
-    { name: "direct", url: `ws://127.0.0.1:${nodePort}/rooms/bench-{i}`, headers: { "X-Node-Token": nodeToken, "X-Player-Id": "p_bench" }, pid: undefined },
-    ...(haproxy ? [{ name: "haproxy", url: `ws://127.0.0.1:${haproxyPort}/rooms/bench-{i}`, headers: { "X-Node-Token": nodeToken, "X-Player-Id": "p_bench" }, pid: haproxy.proc.pid }] : []),
-    { name: "gateway", url: `ws://127.0.0.1:${gwPort}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pid: gateway.proc.pid },
+  const targets: { name: string; url: string; headers?: Record<string, string>; protocols?: string[]; pids: number[] }[] = [
+    { name: "direct", url: `ws://127.0.0.1:${nodePort}/rooms/bench-{i}`, headers: { "X-Node-Token": nodeToken, "X-Player-Id": "p_bench" }, pids: [] },
+    ...(haproxy ? [{ name: "haproxy", url: `ws://127.0.0.1:${haproxyPort}/rooms/bench-{i}`, headers: { "X-Node-Token": nodeToken, "X-Player-Id": "p_bench" }, pids: [haproxy.proc.pid] }] : []),
+    { name: "gateway", url: `ws://127.0.0.1:${gwPort}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pids: [gateway.proc.pid] },
+    ...(gw2.length ? [{ name: "gateway ×2", url: `ws://127.0.0.1:${gw2Port}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pids: gw2.map((g) => g.proc.pid) }] : []),
   ];
   // BENCH_QUICK=1: a few seconds in all, to check the harness itself (not a measurement).
   const quick = process.env.BENCH_QUICK === "1";
   const phasesFull: { name: string; phase: Omit<LoadPhase, "url"> }[] = [
+    { name: "5000 idle", phase: { connections: 5000, mode: "idle", durationMs: 2000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 30_000 } },
     { name: "1 conn closed", phase: { connections: 1, mode: "closed", durationMs: 3000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 5000 } },
     { name: "200 closed", phase: { connections: 200, mode: "closed", durationMs: 4000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 10_000 } },
     { name: "1000 closed", phase: { connections: 1000, mode: "closed", durationMs: 4000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 15_000 } },
     { name: "1000 x 20/s open", phase: { connections: 1000, mode: "open", rate: 20, durationMs: 5000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 15_000 } },
   ];
-  const phases = quick ? phasesFull.map((p) => ({ name: p.name, phase: { ...p.phase, connections: Math.min(p.phase.connections, 50), durationMs: 500 } })) : phasesFull;
+  const sized = quick ? phasesFull.map((p) => ({ name: p.name, phase: { ...p.phase, connections: Math.min(p.phase.connections, p.phase.mode === "idle" ? 200 : 50), durationMs: 500 } })) : phasesFull;
+  // BENCH_PHASES="1000 closed,200 closed": only these phases (harness work and diagnosis, not a report).
+  const onlyPhases = process.env.BENCH_PHASES?.split(",").map((s) => s.trim());
+  const phases = onlyPhases ? sized.filter((p) => onlyPhases.includes(p.name)) : sized;
 
-  const only = process.env.BENCH_ONLY; // e.g. "gateway": one target (harness work, not a report)
-  const chosen = targets.filter((x) => !only || x.name === only);
+  const chosen = targets.filter((x) => wanted(x.name));
   // Warm-up (not recorded): JIT, first allocations and connection pools of every target.
-  for (const t of chosen) await runLoad({ ...phases[1]!.phase, connections: 50, durationMs: 1000, url: t.url, headers: t.headers, protocols: t.protocols });
+  for (const t of chosen) await runLoad({ ...sized.find((p) => p.name === "200 closed")!.phase, connections: 50, durationMs: 1000, url: t.url, headers: t.headers, protocols: t.protocols });
   // Phase-major order: the three targets of one phase run back to back, so the load other work
   // puts on this shared machine at that moment weighs on all three alike.
   const rows: Row[] = [];
   for (const ph of phases) {
     for (const t of chosen) {
-      const row = await measure(t.name, ph.name, { ...ph.phase, url: t.url, headers: t.headers, protocols: t.protocols }, t.pid, node.proc.pid);
+      const row = await measure(t.name, ph.name, { ...ph.phase, url: t.url, headers: t.headers, protocols: t.protocols }, t.pids, node.proc.pid);
       rows.push(row);
-      console.error(`${t.name.padEnd(8)} ${ph.name.padEnd(17)} ${row.r.msgsPerSec} msg/s p99 ${row.r.p99Ms} ms${row.r.errors.length ? ` errors: ${row.r.errors.join("; ")}` : ""}`);
+      console.error(`${t.name.padEnd(10)} ${ph.name.padEnd(17)} ${row.r.msgsPerSec} msg/s p99 ${row.r.p99Ms} ms${row.r.errors.length ? ` errors: ${row.r.errors.join("; ")}` : ""}`);
       await Bun.sleep(500); // let closed sockets drain before the next phase
     }
   }
@@ -330,30 +402,32 @@ async function main(): Promise<void> {
 function printTable(rows: Row[], phaseNames: string[]): void {
   const find = (target: string, phase: string) => rows.find((r) => r.target === target && r.phase === phase);
   const ratio = (a: number, b: number | undefined) => (b && b > 0 ? (a / b).toFixed(2) : "—");
-  const header = ["target", "phase", "conns", "msgs/s", "p50 ms", "p99 ms", "proxy CPU %", "CPU µs/msg", "mem KB/conn", "node CPU %", "lost", "corrupt", "msgs/s ÷ direct", "msgs/s ÷ haproxy", "p99 ÷ haproxy"];
+  const header = ["target", "phase", "conns", "msgs/s", "p50 ms", "p99 ms", "proxy CPU %", "CPU µs/msg", "proxy wait %", "mem KB/conn", "node CPU %", "lost", "corrupt", "msgs/s ÷ direct", "msgs/s ÷ haproxy", "p99 ÷ haproxy"];
   const lines = [header];
   for (const ph of phaseNames) {
     for (const r of rows.filter((x) => x.phase === ph)) {
       const d = find("direct", ph);
       const h = find("haproxy", ph);
       const isDirect = r.target === "direct";
+      const idle = r.idle;
       lines.push([
         r.target,
         ph,
         `${r.r.opened}/${r.r.connections}`,
-        String(r.r.msgsPerSec),
-        r.r.p50Ms.toFixed(2),
-        r.r.p99Ms.toFixed(2),
+        idle ? "—" : String(r.r.msgsPerSec),
+        idle ? "—" : r.r.p50Ms.toFixed(2),
+        idle ? "—" : r.r.p99Ms.toFixed(2),
         isDirect ? "—" : r.cpuPct.toFixed(1),
-        isDirect ? "—" : r.cpuUsPerMsg.toFixed(1),
+        isDirect || idle ? "—" : r.cpuUsPerMsg.toFixed(1),
+        isDirect ? "—" : r.waitPct.toFixed(1),
         // RSS growth over a handful of connections is heap noise, not a per-connection cost.
         isDirect || r.r.opened < 100 ? "—" : r.memKbPerConn.toFixed(1),
         r.nodeCpuPct.toFixed(1),
         String(r.r.lost),
         String(r.r.corrupt),
-        ratio(r.r.msgsPerSec, d?.r.msgsPerSec),
-        r.target === "haproxy" ? "1.00" : ratio(r.r.msgsPerSec, h?.r.msgsPerSec),
-        r.target === "haproxy" ? "1.00" : ratio(r.r.p99Ms, h?.r.p99Ms),
+        idle ? "—" : ratio(r.r.msgsPerSec, d?.r.msgsPerSec),
+        idle ? "—" : r.target === "haproxy" ? "1.00" : ratio(r.r.msgsPerSec, h?.r.msgsPerSec),
+        idle ? "—" : r.target === "haproxy" ? "1.00" : ratio(r.r.p99Ms, h?.r.p99Ms),
       ]);
     }
   }
@@ -362,13 +436,13 @@ function printTable(rows: Row[], phaseNames: string[]): void {
   console.log(fmt(lines[0]!));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const l of lines.slice(1)) console.log(fmt(l));
-  console.log(`\npayload ${PAYLOAD_BYTES} B text frames; load generator in its own process; CPU from /proc (utime+stime) over the measured window only (CLK_TCK resolution); memory = peak RSS growth ÷ connections (100+ connections only). ${Bun.spawnSync(["nproc"]).stdout.toString().trim()} cores, load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (other work shares the machine).`);
+  console.log(`\npayload ${PAYLOAD_BYTES} B text frames; load generator in its own process; CPU from /proc (utime+stime) over the measured window only (CLK_TCK resolution); proxy wait % = time its threads were runnable but not running, % of one CPU (/proc schedstat: the machine, not the proxy, was the limit); memory = peak RSS growth ÷ connections under load (100+ connections only), RSS held at the end of the silent window ÷ connections when idle; gateway ×2 sums both processes. ${Bun.spawnSync(["nproc"]).stdout.toString().trim()} cores, load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (other work shares the machine).`);
 }
 
 const deadline = setTimeout(() => {
-  console.error("benchmark exceeded its 4-minute bound; stopping");
+  console.error("benchmark exceeded its 6-minute bound; stopping");
   void cleanup().then(() => process.exit(1));
-}, 240_000);
+}, 360_000);
 process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 try {
   await main();

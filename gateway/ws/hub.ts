@@ -13,13 +13,8 @@ import type { Counter, Gauge, MetricsRegistry } from "../../core/metrics.ts";
 import type { NodeRegistry } from "../../core/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomEvent } from "../../core/types.ts";
-import { closeRelay, type RelayOwner, type RelayState, type RelayStats } from "./relay.ts";
-
-/**
- * Bun's WebSocket constructor takes options (headers, perMessageDeflate); the DOM lib's typing of
- * the same global only knows protocols, so the Bun signature is named here.
- */
-const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket;
+import { closeRelay, upstreamEvents, type RelayOwner, type RelayState, type RelayStats } from "./relay.ts";
+import { UpstreamSocket, type UpstreamDial } from "./upstream-socket.ts";
 
 /** Activity marks become at most one registry write per node per tick. */
 const TICK_MS = 1000;
@@ -80,9 +75,11 @@ export class RelayHub implements RelayOwner {
     return `${why}; reconnect after ${delay} ms`;
   }
 
-  openUpstream(url: string, headers: Record<string, string>): WebSocket {
+  openUpstream(d: RelayState, dial: UpstreamDial): UpstreamSocket<RelayState> {
     this.upstreamOpens++;
-    return new BunWebSocket(url, { headers, perMessageDeflate: false });
+    const up = new UpstreamSocket(upstreamEvents, d, this.maxFrameBytes, dial);
+    up.connect();
+    return up;
   }
 
   added(d: RelayState): void {

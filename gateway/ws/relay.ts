@@ -8,15 +8,21 @@
  * node active; the RelayHub's one-second tick turns those marks into one
  * `NodeRegistry.touchActivity` per node and resets the rate windows.
  *
+ * The upstream is an UpstreamSocket (a minimal RFC 6455 client on a TCP socket, see
+ * upstream-socket.ts): its events go to one shared handler (`upstreamEvents`) with the
+ * connection's state as context, so a connection costs no closures.
+ *
  * Backpressure, both ways, bounded by WS_BUFFER_BYTES per connection:
  * - client → node: when the upstream's bufferedAmount passes half the bound the client socket is
- *   paused (Bun stops reading it, so TCP pushes back on the client) and resumed once it drains.
- * - node → client: when `ws.send` answers -1 the frames queue in the connection (Bun's client
- *   WebSocket cannot be paused) and are flushed on `drain`.
+ *   paused (Bun stops reading it, so TCP pushes back on the client) and resumed on the upstream's
+ *   `drain` (its queue has gone to the kernel).
+ * - node → client: when `ws.send` answers -1 the frames queue in the connection and are flushed
+ *   on the client's `drain`.
  * Past the bound in either direction the connection closes 4029: nothing is ever dropped silently.
  */
 import type { ServerWebSocket } from "bun";
 import { CloseCode } from "../../core/errors.ts";
+import type { UpstreamHandler, UpstreamSocket } from "./upstream-socket.ts";
 
 /** A frame as Bun hands it over: text as string, binary as bytes. */
 export type Frame = string | Buffer | ArrayBuffer | Uint8Array;
@@ -32,8 +38,11 @@ export interface RelayOwner {
   readonly stats: RelayStats;
   added(d: RelayState): void;
   removed(d: RelayState): void;
-  /** Opens the upstream socket (a seam so tests can count upstream opens). */
-  openUpstream(url: string, headers: Record<string, string>): WebSocket;
+  /**
+   * Creates and dials the upstream socket, with `upstreamEvents` as its handler and `d` as its
+   * context (a seam so tests can count upstream opens).
+   */
+  openUpstream(d: RelayState, dial: { host: string; port: number; path: string; headers: Record<string, string> }): UpstreamSocket<RelayState>;
 }
 
 export interface RelayStats {
@@ -66,7 +75,7 @@ export interface RelayState {
   readonly reject: { code: number; reason: string } | undefined;
   readonly target: UpstreamTarget | undefined;
   client: ServerWebSocket<RelayState> | undefined;
-  upstream: WebSocket | undefined;
+  upstream: UpstreamSocket<RelayState> | undefined;
   upstreamOpen: boolean;
   /** Client frames waiting for the upstream to open. */
   pending: Frame[];
@@ -76,7 +85,6 @@ export interface RelayState {
   downBytes: number;
   downPaused: boolean;
   clientPaused: boolean;
-  resumeTimer: ReturnType<typeof setInterval> | undefined;
   connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Frames from the client in the current rate window (reset by the hub's tick). */
   frames: number;
@@ -115,7 +123,6 @@ export function newRelayState(
     downBytes: 0,
     downPaused: false,
     clientPaused: false,
-    resumeTimer: undefined,
     connectTimer: undefined,
     frames: 0,
     active: false,
@@ -187,9 +194,7 @@ function closeUpstream(d: RelayState, code: number, reason: string): void {
 
 function cleanup(d: RelayState): void {
   if (d.connectTimer) clearTimeout(d.connectTimer);
-  if (d.resumeTimer) clearInterval(d.resumeTimer);
   d.connectTimer = undefined;
-  d.resumeTimer = undefined;
   d.pending = [];
   d.downQueue = [];
   d.owner.removed(d);
@@ -206,81 +211,87 @@ function onOpen(ws: ServerWebSocket<RelayState>): void {
   }
   const t = d.target!;
   d.owner.added(d);
-  let up: WebSocket;
+  let up: UpstreamSocket<RelayState>;
   try {
-    up = d.owner.openUpstream(`ws://${t.host}:${t.port}/rooms/${d.roomCode}`, {
-      "X-Node-Token": t.token,
-      "X-Player-Id": d.playerId,
-      "X-Player-Name": encodePlayerName(d.playerName),
+    up = d.owner.openUpstream(d, {
+      host: t.host,
+      port: t.port,
+      path: `/rooms/${d.roomCode}`,
+      headers: { "X-Node-Token": t.token, "X-Player-Id": d.playerId, "X-Player-Name": encodePlayerName(d.playerName) },
     });
   } catch {
     closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream unavailable");
     return;
   }
-  up.binaryType = "arraybuffer";
   d.upstream = up;
-  d.connectTimer = setTimeout(() => {
-    if (!d.upstreamOpen) closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream did not open in time");
-  }, d.owner.upstreamConnectTimeoutMs);
+  // Extra timer arguments instead of a closure: nothing per connection but the timer itself.
+  d.connectTimer = setTimeout(onConnectTimeout, d.owner.upstreamConnectTimeoutMs, d);
+}
 
-  up.onopen = () => {
-    if (d.closed) {
-      // The client left while the node was being dialled: a close during CONNECTING may not stick.
-      up.close(1000, "client gone");
-      return;
-    }
+function onConnectTimeout(d: RelayState): void {
+  d.connectTimer = undefined;
+  if (!d.upstreamOpen) closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream did not open in time");
+}
+
+/** The upstream's events, for every connection (the context is the connection's state). */
+export const upstreamEvents: UpstreamHandler<RelayState> = {
+  open(d) {
+    const up = d.upstream;
+    if (d.closed || !up) return;
     d.upstreamOpen = true;
     if (d.connectTimer) clearTimeout(d.connectTimer);
     d.connectTimer = undefined;
     const q = d.pending;
     d.pending = [];
     d.pendingBytes = 0;
-    for (const f of q) up.send(f);
+    for (const f of q) up.send(asSendable(f), frameBytes(f));
     checkUpstreamPressure(d, up);
-  };
+  },
 
-  up.onmessage = (ev: MessageEvent) => {
+  message(d, data, n) {
     if (d.closed) return;
-    const data = ev.data as string | ArrayBuffer;
-    const n = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-    if (n > d.owner.maxFrameBytes) {
-      closeRelay(d, CloseCode.TOO_LARGE, "frame from the game server exceeds MAX_FRAME_BYTES");
-      return;
-    }
     const st = d.owner.stats;
     st.framesDown++;
     st.bytesDown += n;
     d.active = true;
     if (d.downPaused) {
-      queueDown(d, data, n);
+      // `data` may be a view of the socket's read buffer: keep a copy.
+      queueDown(d, typeof data === "string" ? data : data.slice(), n);
       return;
     }
+    const ws = d.client!;
     const r = ws.send(data);
     if (r === -1) d.downPaused = true;
     else if (r === 0) closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
-  };
+  },
 
-  up.onclose = (ev: CloseEvent) => {
+  drain(d) {
+    if (d.closed || !d.clientPaused) return;
+    d.clientPaused = false;
+    d.client?.resume();
+  },
+
+  close(d, code, reason, wasOpen) {
     if (d.closed) return;
     d.upstream = undefined;
-    const wasOpen = d.upstreamOpen;
     if (!wasOpen) {
       closeRelay(d, CloseCode.UPSTREAM_ERROR, "game server unavailable");
       return;
     }
-    const code = ev.code;
     if (code === CloseCode.RECONNECT || code === 1006 || code === 1001 || code === 1012) {
-      const given = typeof ev.reason === "string" && RECONNECT_AFTER_RE.test(ev.reason) ? ev.reason : d.owner.reconnectReason(code === 1006 ? "node lost" : "node draining");
+      const given = RECONNECT_AFTER_RE.test(reason) ? reason : d.owner.reconnectReason(code === 1006 ? "node lost" : "node draining");
       closeRelay(d, CloseCode.RECONNECT, given);
     } else if (code === 1000 || code === 1009 || code === 1011 || (code >= 4000 && code <= 4999)) {
-      closeRelay(d, code, ev.reason || "closed by game server");
+      closeRelay(d, code, reason || "closed by game server");
     } else {
       closeRelay(d, CloseCode.UPSTREAM_ERROR, "game server closed unexpectedly");
     }
-  };
-  up.onerror = () => {
-    /* onclose follows and decides the code */
-  };
+  },
+};
+
+/** Bun hands binary client frames over as Buffer (a Uint8Array); an ArrayBuffer gets a view. */
+function asSendable(f: Frame): string | Uint8Array {
+  return typeof f === "string" || f instanceof Uint8Array ? f : new Uint8Array(f);
 }
 
 function queueDown(d: RelayState, data: Frame, n: number): void {
@@ -334,12 +345,12 @@ function onMessage(ws: ServerWebSocket<RelayState>, msg: Frame): void {
     if (d.pendingBytes > d.owner.bufferBytes) closeRelay(d, CloseCode.RATE_LIMITED, "too much data before the game server answered");
     return;
   }
-  up.send(msg);
+  up.send(typeof msg === "string" || msg instanceof Uint8Array ? msg : new Uint8Array(msg), n);
   checkUpstreamPressure(d, up);
 }
 
-/** Pauses reading the client while the node is behind; resumes when it catches up. */
-function checkUpstreamPressure(d: RelayState, up: WebSocket): void {
+/** Pauses reading the client while the node is behind; the upstream's `drain` resumes it. */
+function checkUpstreamPressure(d: RelayState, up: UpstreamSocket<RelayState>): void {
   const buffered = up.bufferedAmount;
   if (buffered <= d.owner.bufferBytes / 2) return;
   // Checked while paused too: frames Bun had already read when the pause began still arrive.
@@ -350,16 +361,6 @@ function checkUpstreamPressure(d: RelayState, up: WebSocket): void {
   if (d.clientPaused) return;
   d.clientPaused = true;
   d.client?.pause();
-  // Bun's client WebSocket has no drain event: poll bufferedAmount only while paused.
-  d.resumeTimer = setInterval(() => {
-    if (d.closed || !d.upstream) return;
-    if (d.upstream.bufferedAmount <= d.owner.bufferBytes / 4) {
-      if (d.resumeTimer) clearInterval(d.resumeTimer);
-      d.resumeTimer = undefined;
-      d.clientPaused = false;
-      d.client?.resume();
-    }
-  }, 5);
 }
 
 function onClose(ws: ServerWebSocket<RelayState>, code: number, reason: string): void {

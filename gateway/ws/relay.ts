@@ -77,11 +77,11 @@ export interface RelayState {
   client: ServerWebSocket<RelayState> | undefined;
   upstream: UpstreamSocket<RelayState> | undefined;
   upstreamOpen: boolean;
-  /** Client frames waiting for the upstream to open. */
-  pending: Frame[];
+  /** Client frames waiting for the upstream to open (allocated only when one does: idle connections are most). */
+  pending: Frame[] | undefined;
   pendingBytes: number;
-  /** Node frames waiting for the client to drain. */
-  downQueue: Frame[];
+  /** Node frames waiting for the client to drain (allocated only under backpressure). */
+  downQueue: Frame[] | undefined;
   downBytes: number;
   downPaused: boolean;
   clientPaused: boolean;
@@ -117,9 +117,9 @@ export function newRelayState(
     client: undefined,
     upstream: undefined,
     upstreamOpen: false,
-    pending: [],
+    pending: undefined,
     pendingBytes: 0,
-    downQueue: [],
+    downQueue: undefined,
     downBytes: 0,
     downPaused: false,
     clientPaused: false,
@@ -195,8 +195,8 @@ function closeUpstream(d: RelayState, code: number, reason: string): void {
 function cleanup(d: RelayState): void {
   if (d.connectTimer) clearTimeout(d.connectTimer);
   d.connectTimer = undefined;
-  d.pending = [];
-  d.downQueue = [];
+  d.pending = undefined;
+  d.downQueue = undefined;
   d.owner.removed(d);
 }
 
@@ -242,9 +242,9 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
     if (d.connectTimer) clearTimeout(d.connectTimer);
     d.connectTimer = undefined;
     const q = d.pending;
-    d.pending = [];
+    d.pending = undefined;
     d.pendingBytes = 0;
-    for (const f of q) up.send(asSendable(f), frameBytes(f));
+    if (q) for (const f of q) up.send(asSendable(f), frameBytes(f));
     checkUpstreamPressure(d, up);
   },
 
@@ -295,7 +295,7 @@ function asSendable(f: Frame): string | Uint8Array {
 }
 
 function queueDown(d: RelayState, data: Frame, n: number): void {
-  d.downQueue.push(data);
+  (d.downQueue ??= []).push(data);
   d.downBytes += n;
   if (d.downBytes + (d.client?.getBufferedAmount() ?? 0) > d.owner.bufferBytes) {
     closeRelay(d, CloseCode.RATE_LIMITED, "client is not reading fast enough: buffer limit exceeded");
@@ -305,7 +305,7 @@ function queueDown(d: RelayState, data: Frame, n: number): void {
 function onDrain(ws: ServerWebSocket<RelayState>): void {
   const d = ws.data;
   if (d.closed || !d.downPaused) return;
-  const q = d.downQueue;
+  const q = d.downQueue ?? [];
   let i = 0;
   for (; i < q.length; i++) {
     const f = q[i]!;
@@ -321,7 +321,7 @@ function onDrain(ws: ServerWebSocket<RelayState>): void {
       return;
     }
   }
-  d.downQueue = [];
+  d.downQueue = undefined;
   d.downBytes = 0;
   d.downPaused = false;
 }
@@ -340,7 +340,7 @@ function onMessage(ws: ServerWebSocket<RelayState>, msg: Frame): void {
   st.bytesUp += n;
   const up = d.upstream;
   if (!d.upstreamOpen || !up) {
-    d.pending.push(msg);
+    (d.pending ??= []).push(msg);
     d.pendingBytes += n;
     if (d.pendingBytes > d.owner.bufferBytes) closeRelay(d, CloseCode.RATE_LIMITED, "too much data before the game server answered");
     return;

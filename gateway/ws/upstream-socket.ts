@@ -60,15 +60,18 @@ export class UpstreamSocket<C> implements FrameSink {
   private queue: Uint8Array[] | undefined;
   private queued = 0;
   private readonly parser: FrameParser;
+  /** Where to dial; dropped once the request is written (an idle connection keeps no copy). */
+  private target: UpstreamDial | undefined;
 
   constructor(
     private readonly handler: UpstreamHandler<C>,
     readonly ctx: C,
     maxMessageBytes: number,
-    private readonly target: UpstreamDial,
+    target: UpstreamDial,
     private readonly masks: MaskSource = defaultMasks,
   ) {
     this.parser = new FrameParser(maxMessageBytes);
+    this.target = target;
   }
 
   /** Bytes accepted by `send` that the kernel has not taken yet. */
@@ -83,7 +86,8 @@ export class UpstreamSocket<C> implements FrameSink {
 
   /** Dials the node. Failures arrive as `close(ctx, 1006, reason, false)`. */
   connect(): void {
-    Bun.connect<UpstreamSocket<C>>({ hostname: this.target.host, port: this.target.port, data: this, socket: SOCKET_HANDLERS as Bun.SocketHandler<UpstreamSocket<C>> }).catch(() => {
+    const t = this.target!;
+    Bun.connect<UpstreamSocket<C>>({ hostname: t.host, port: t.port, data: this, socket: SOCKET_HANDLERS as Bun.SocketHandler<UpstreamSocket<C>> }).catch(() => {
       /* connectError has reported it */
     });
   }
@@ -144,9 +148,11 @@ export class UpstreamSocket<C> implements FrameSink {
     }
     this.phase = Phase.Handshake;
     this.key = newWebSocketKey();
+    const t = this.target!;
+    this.target = undefined;
     let req: string;
     try {
-      req = handshakeRequest(this.target.host, this.target.port, this.target.path, this.key, this.target.headers);
+      req = handshakeRequest(t.host, t.port, t.path, this.key, t.headers);
     } catch (err) {
       this.finish(1006, err instanceof Error ? err.message : "invalid request");
       s.terminate();

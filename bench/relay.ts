@@ -371,7 +371,7 @@ async function main(): Promise<void> {
   // BENCH_QUICK=1: a few seconds in all, to check the harness itself (not a measurement).
   const quick = process.env.BENCH_QUICK === "1";
   const phasesFull: { name: string; phase: Omit<LoadPhase, "url"> }[] = [
-    { name: "5000 idle", phase: { connections: 5000, mode: "idle", durationMs: 2000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 30_000 } },
+    { name: "5000 idle", phase: { connections: 5000, mode: "idle", durationMs: 10_000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 30_000 } },
     { name: "1 conn closed", phase: { connections: 1, mode: "closed", durationMs: 3000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 5000 } },
     { name: "200 closed", phase: { connections: 200, mode: "closed", durationMs: 4000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 10_000 } },
     { name: "1000 closed", phase: { connections: 1000, mode: "closed", durationMs: 4000, payloadBytes: PAYLOAD_BYTES, connectTimeoutMs: 15_000 } },

@@ -392,7 +392,8 @@ async function main(): Promise<void> {
     for (const t of chosen) {
       const row = await measure(t.name, ph.name, { ...ph.phase, url: t.url, headers: t.headers, protocols: t.protocols }, t.pids, node.proc.pid);
       rows.push(row);
-      console.error(`${t.name.padEnd(10)} ${ph.name.padEnd(17)} ${row.r.msgsPerSec} msg/s p99 ${row.r.p99Ms} ms${row.r.errors.length ? ` errors: ${row.r.errors.join("; ")}` : ""}`);
+      const figures = row.idle ? `${row.memKbPerConn} KB/conn held` : `${row.r.msgsPerSec} msg/s p99 ${row.r.p99Ms} ms`;
+      console.error(`${t.name.padEnd(10)} ${ph.name.padEnd(17)} ${figures}${row.r.errors.length ? ` errors: ${row.r.errors.join("; ")}` : ""}`);
       await Bun.sleep(500); // let closed sockets drain before the next phase
     }
   }

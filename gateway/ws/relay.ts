@@ -82,6 +82,8 @@ export interface RelayState {
   pendingBytes: number;
   /** Node frames waiting for the client to drain (allocated only under backpressure). */
   downQueue: Frame[] | undefined;
+  /** Index of the first unsent frame in downQueue (a moving head, so a drain costs what it sends). */
+  downAt: number;
   downBytes: number;
   downPaused: boolean;
   clientPaused: boolean;
@@ -120,6 +122,7 @@ export function newRelayState(
     pending: undefined,
     pendingBytes: 0,
     downQueue: undefined,
+    downAt: 0,
     downBytes: 0,
     downPaused: false,
     clientPaused: false,
@@ -197,6 +200,7 @@ function cleanup(d: RelayState): void {
   d.connectTimer = undefined;
   d.pending = undefined;
   d.downQueue = undefined;
+  d.downAt = 0;
   d.owner.removed(d);
 }
 
@@ -306,7 +310,7 @@ function onDrain(ws: ServerWebSocket<RelayState>): void {
   const d = ws.data;
   if (d.closed || !d.downPaused) return;
   const q = d.downQueue ?? [];
-  let i = 0;
+  let i = d.downAt;
   for (; i < q.length; i++) {
     const f = q[i]!;
     const r = ws.send(f);
@@ -316,12 +320,19 @@ function onDrain(ws: ServerWebSocket<RelayState>): void {
       return;
     }
     if (r === -1) {
-      i++;
-      d.downQueue = q.slice(i);
+      // Bun took this frame into its own buffer: the next drain starts after it.
+      d.downAt = i + 1;
+      // Drop the sent head now and then (amortised O(1) per frame), so a queue that never
+      // empties does not keep every frame it ever held.
+      if (d.downAt > 1024 && d.downAt * 2 > q.length) {
+        q.splice(0, d.downAt);
+        d.downAt = 0;
+      }
       return;
     }
   }
   d.downQueue = undefined;
+  d.downAt = 0;
   d.downBytes = 0;
   d.downPaused = false;
 }

@@ -23,8 +23,9 @@ function depsStale() {
 if (depsStale()) {
   const t = Date.now();
   console.log("[setup] installing npm dependencies (npm install) ...");
-  const useCi = existsSync(join(root, "package-lock.json"));
-  const r = spawnSync("npm", [useCi ? "ci" : "install", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });
+  // `npm install` (it follows package-lock.json), not `npm ci`: npm 11 refuses `ci` on a lock it
+  // has just written itself when optional platform packages are involved (msgpackr-extract).
+  const r = spawnSync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: root, stdio: "inherit" });
   if (r.status !== 0) {
     console.error("[setup] npm install failed; fix the error above and run the command again");
     process.exit(r.status ?? 1);

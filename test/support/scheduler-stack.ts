@@ -22,6 +22,7 @@ import { JwtAuthenticator, jwtKeysFromConfig } from "../../gateway/auth/jwt.ts";
 import type { Role } from "../../gateway/contracts.ts";
 import { TEST_JWT_SECRET, gatewayTestConfig, openSocket, startTestGateway } from "./gateway-fixtures.ts";
 import { freePort, testRedis, waitFor, type TestRedis } from "./services.ts";
+import type { JoinResult } from "../../gateway/client/index.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 export const NODE_IMAGE = "fleetgate-node:latest";
@@ -188,14 +189,8 @@ export async function containerOf(fleet: string, nodeId: string): Promise<{ id: 
   return { id: c.Id, running: info.State.Running, finishedAt: Date.parse(info.State.FinishedAt) || 0 };
 }
 
-export interface JoinAnswer {
-  sessionId: string;
-  playerId: string;
-  roomCode: string;
-  nodeId: string;
-  connectUrl: string;
-  heartbeatIntervalMs: number;
-}
+/** The join answer (CONTRACT), as the client SDK types it. */
+export type JoinAnswer = JoinResult;
 
 /** POST /v1/players/join as a new player. */
 export async function join(gw: GatewayEndpoint, token?: string): Promise<{ token: string; body: JoinAnswer; ms: number }> {

@@ -5,7 +5,7 @@
  * Also re-exports `ensureNodeImage` for set-up scripts; the command line runs only when this file
  * is the entry point.
  */
-import { loadConfig } from "../core/config.ts";
+import { loadConfigOrExit } from "../core/config.ts";
 import { ensureNodeImage } from "./image.ts";
 
 export { ensureNodeImage, type EnsureNodeImageOptions, type NodeImageResult } from "./image.ts";
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     console.error("usage: bun node/build-image.ts [tag] [--force]");
     process.exit(unknown.length > 0 ? 2 : 0);
   }
-  const config = loadConfig(process.env);
+  const config = loadConfigOrExit(process.env);
   const image = args.find((a) => !a.startsWith("-")) ?? config.nodeImage;
   try {
     const result = await ensureNodeImage({ image, force, dockerHosts: config.dockerHosts, log: (l) => console.log(l) });

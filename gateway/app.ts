@@ -6,7 +6,7 @@
  */
 import { Elysia } from "elysia";
 import type { TimerHandle } from "../core/clock.ts";
-import { AppError, rateLimited, tooLarge } from "../core/errors.ts";
+import { AppError, badRequest, rateLimited, tooLarge } from "../core/errors.ts";
 import { adminRoutes } from "./admin/routes.ts";
 import { fleetAdminRoutes } from "./admin/fleet-routes.ts";
 import { authRoutes } from "./auth/routes.ts";
@@ -113,6 +113,9 @@ export function createApp(deps: GatewayDeps) {
     .onRequest(({ request, server }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > MAX_BODY_BYTES) throw tooLarge("PAYLOAD_TOO_LARGE", `request body above ${MAX_BODY_BYTES} bytes`);
+      // A request without a Host header (HTTP/1.0) reaches Bun with a bare path that `new URL`
+      // refuses; every later hook parses the URL, so refuse it here, clearly, instead of a 500.
+      if (!URL.canParse(request.url)) throw badRequest("HOST_REQUIRED", "a Host header is required");
       const path = new URL(request.url).pathname;
       if (UNLIMITED.has(path) || path === "/v1/connect") return;
       const ip = clientAddress(request, server?.requestIP(request)?.address, c.trustProxy);

@@ -1,6 +1,6 @@
 /** `POST /v1/players/join|heartbeat|leave` (CONTRACT "Player sessions"). */
 import { Elysia, t } from "elysia";
-import { notFound } from "../../core/errors.ts";
+import { badRequest, notFound } from "../../core/errors.ts";
 import { requireClaims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
 import type { JoinService } from "./join.ts";
@@ -20,6 +20,32 @@ export function connectUrl(publicUrl: string | undefined, request: Request, room
   return `${base.replace(/^http/, "ws")}/v1/connect?room=${encodeURIComponent(roomCode)}`;
 }
 
+const NAME_RE = new RegExp(NAME_PATTERN);
+
+/** The optional join body `{region?, mode?}`: empty, or a JSON object of those two names. */
+export function parseJoinBody(text: unknown): { region?: string; mode?: string } {
+  const raw = typeof text === "string" ? text.trim() : "";
+  if (raw === "") return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw badRequest("BAD_JSON", "request body is not valid JSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw badRequest("VALIDATION", "the body, when sent, must be a JSON object {region?, mode?}");
+  const o = v as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => k !== "region" && k !== "mode");
+  if (extra.length) throw badRequest("VALIDATION", `unknown field ${JSON.stringify(extra[0])}; the body is {region?, mode?}`, { field: extra[0] });
+  const out: { region?: string; mode?: string } = {};
+  for (const k of ["region", "mode"] as const) {
+    const x = o[k];
+    if (x === undefined) continue;
+    if (typeof x !== "string" || !NAME_RE.test(x)) throw badRequest("VALIDATION", `${k} must be 1-32 of [A-Za-z0-9_-]`, { field: k });
+    out[k] = x;
+  }
+  return out;
+}
+
 export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessions: SessionStore }) {
   const sessionNotFound = () => notFound("SESSION_NOT_FOUND", "session not found or expired");
   return new Elysia({ name: "playersRoutes" })
@@ -27,7 +53,8 @@ export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessi
       "/v1/players/join",
       async ({ body, request, set }) => {
         const claims = await requireClaims(deps.auth, request);
-        const s = await svc.join.join({ playerId: claims.sub, region: body?.region ?? (claims.region || deps.config.region), mode: body?.mode ?? "default" });
+        const req = parseJoinBody(body);
+        const s = await svc.join.join({ playerId: claims.sub, region: req.region ?? (claims.region || deps.config.region), mode: req.mode ?? "default" });
         set.status = 201;
         return {
           sessionId: s.sessionId,
@@ -39,7 +66,9 @@ export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessi
         };
       },
       {
-        body: t.Optional(t.Object({ region: t.Optional(t.String({ pattern: NAME_PATTERN })), mode: t.Optional(t.String({ pattern: NAME_PATTERN })) }, { additionalProperties: false })),
+        // Parsed here, not by a schema: Elysia lets null, arrays, numbers and unparsable text
+        // through an optional body schema.
+        parse: "text",
         detail: { summary: "Join: a game server seat of the player's own", tags: ["players"] },
       },
     )

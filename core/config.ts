@@ -202,6 +202,13 @@ export interface Config {
   readonly roomMaxPlayers: number;
   /** ROOM_RETENTION — a completed room's record is kept this long (its code answers 4004, not ad hoc), seconds. Default 3600. */
   readonly roomRetentionMs: number;
+  /**
+   * ROOM_SEAT_GRACE — a seated player with no open WebSocket to a `waiting`, `starting` or
+   * `ending` room (never connected since taking the seat, or last socket closed) loses the seat
+   * after this long, as if they had left (issue 6: no ghost seats). Seats in an `active` match
+   * are kept until it ends. Seconds. Default 60.
+   */
+  readonly roomSeatGraceMs: number;
 
   /** LOG_LEVEL — debug | info | warn | error. Default info. */
   readonly logLevel: "debug" | "info" | "warn" | "error";
@@ -403,6 +410,7 @@ export function loadConfig(env: Env): Config {
     seatTokenTtlMs: r.seconds("SEAT_TOKEN_TTL", 60),
     roomMaxPlayers: r.int("ROOM_MAX_PLAYERS", 8, 1, 1000),
     roomRetentionMs: r.seconds("ROOM_RETENTION", 3600),
+    roomSeatGraceMs: r.seconds("ROOM_SEAT_GRACE", 60),
 
     logLevel: r.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
     dataDir: r.str("DATA_DIR", ".data"),

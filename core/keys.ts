@@ -32,6 +32,8 @@ export interface Keys {
   readonly rooms: string; // set of live room codes
   lobby(mode: string, region: string): string; // zset of public rooms with open seats
   readonly matchResults: string; // stream of match results
+  readonly roomAbsences: string; // zset "code|playerId" -> absent since (ms): seated players with no open socket (seat reaper)
+  roomPresence(code: string): string; // hash playerId -> open WebSocket count (all gateways)
 
   // Player sessions
   session(sessionId: string): string; // hash
@@ -113,6 +115,8 @@ export function createKeys(prefix: string): Keys {
     rooms: `${p}rooms`,
     lobby: (mode: string, region: string) => `${p}lobby:${safe("mode", mode)}:${safe("region", region)}`,
     matchResults: `${p}stream:match-results`,
+    roomAbsences: `${p}room-absences`,
+    roomPresence: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:presence`,
 
     session: (id: string) => `${p}session:${safe("session id", id)}`,
     playerSession: (playerId: string) => `${p}player:${safe("player id", playerId)}:session`,

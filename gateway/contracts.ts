@@ -64,7 +64,13 @@ export interface Placement {
 }
 
 /** Whether a player may open a WebSocket to a room (seat tokens, kicks, capacity). */
-export type SeatDecision = { ok: true } | { ok: false; close: CloseCode; reason: string };
+export type SeatDecision =
+  | {
+      ok: true;
+      /** True when the room has a record and the player is seated in it: the relay reports presence (RoomPresence). */
+      seated?: boolean;
+    }
+  | { ok: false; close: CloseCode; reason: string };
 
 export interface SeatChecker {
   /**
@@ -73,6 +79,19 @@ export interface SeatChecker {
    * ad-hoc rooms and return ok (placed on first connect).
    */
   checkSeat(roomCode: string, playerId: string, seatToken: string | undefined, now: number): Promise<SeatDecision>;
+}
+
+/**
+ * Presence of seated players in rooms with a record (the seat reaper, issue 6). The relay calls it
+ * when a player's socket to such a room opens and when it closes — never per frame. Ad-hoc rooms
+ * (no record) and player-session rooms (`s-…`) are not tracked. Implementations never throw into
+ * the relay's caller: the hub logs a failure and goes on.
+ */
+export interface RoomPresence {
+  /** A socket of `playerId` to `code` opened: the player is present (their absence, if any, ends). */
+  connected(code: string, playerId: string, now: number): Promise<void>;
+  /** A socket closed: when it was the player's last one to `code`, they are absent since `now`. */
+  disconnected(code: string, playerId: string, now: number): Promise<void>;
 }
 
 export type { AppError };

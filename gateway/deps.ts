@@ -11,7 +11,7 @@ import type { MetricsRegistry } from "../core/metrics.ts";
 import type { NodeRegistry } from "../core/node-registry.ts";
 import type { Redis } from "../core/redis.ts";
 import type { SchedulerClient, SchedulerQueues } from "../scheduler/queues.ts";
-import type { Authenticator, Placement, SeatChecker, TokenSigner } from "./contracts.ts";
+import type { Authenticator, Placement, RoomPresence, SeatChecker, TokenSigner } from "./contracts.ts";
 
 export interface GatewayDeps {
   config: Config;
@@ -30,6 +30,8 @@ export interface GatewayDeps {
   signer: TokenSigner;
   placement: Placement;
   seats: SeatChecker;
+  /** Seated players' presence in their rooms (the seat reaper). Absent: presence is not tracked (some unit tests). */
+  presence?: RoomPresence;
   scheduler: SchedulerClient;
   /** The scheduler's queues (for the BullMQ board). */
   queues: SchedulerQueues;

@@ -17,6 +17,7 @@ import { RedisNodeRegistry, type NodeRegistry } from "../core/node-registry.ts";
 import { createRedis, redisOptions, type Redis } from "../core/redis.ts";
 import type { DrainJob, NodeRecord, ReapJob, ScaleUpJob, WakeJob } from "../core/types.ts";
 import { sweepExpiredSessions } from "../gateway/players/session-store.ts";
+import { sweepAbsentSeats } from "../gateway/rooms/seat-reaper.ts";
 import type { NodeDriver } from "./drivers/driver.ts";
 import { httpHealthProbe, type HealthProbe } from "./fleet/health-probe.ts";
 import { NodeLifecycle, localPortInUse } from "./fleet/node-lifecycle.ts";
@@ -50,6 +51,11 @@ export interface StartSchedulerDeps {
    * idempotent, and this one keeps seats released while no gateway runs). `false`: none.
    */
   sweepSessions?: ((now: number) => Promise<unknown>) | false;
+  /**
+   * The rooms' absent-seat reaper the reaper runs each tick. Default: gateway/rooms/seat-reaper.ts
+   * sweepAbsentSeats on this scheduler's Redis (safe in every replica at once). `false`: none.
+   */
+  sweepAbsentSeats?: ((now: number) => Promise<unknown>) | false;
   /** Install the autoscale/health/reap job schedulers. Default true (tests of single jobs turn them off). */
   ticks?: boolean;
   /** Start the matchmaker. Default true. */
@@ -205,6 +211,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
       },
     },
     ...(deps.sweepSessions === false ? {} : { sweepSessions: deps.sweepSessions ?? ((now: number) => sweepExpiredSessions(redis, keys, now)) }),
+    ...(deps.sweepAbsentSeats === false ? {} : { sweepAbsentSeats: deps.sweepAbsentSeats ?? ((now: number) => sweepAbsentSeats({ redis, keys, config, log }, now)) }),
   };
 
   const workerOpts = {

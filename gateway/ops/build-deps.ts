@@ -18,6 +18,7 @@ import { JwtAuthenticator, jwtKeysFromConfig } from "../auth/jwt.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { RedisPlacement } from "../placement/redis-placement.ts";
 import { createSeatChecker } from "../rooms/seats.ts";
+import { createRoomPresence } from "../rooms/presence.ts";
 
 export interface BuiltDeps {
   deps: GatewayDeps;
@@ -51,7 +52,7 @@ export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | und
   const queues = createQueues(newRedis(), keys);
   const scheduler = createSchedulerClient(queues);
   const partial = { config, keys, redis, newRedis, clock, log, metrics: new MetricsRegistry(), nodes, gateways, auth: jwt, signer: jwt, placement: new RedisPlacement(redis, keys, nodes), scheduler, queues, gatewayId: gatewayIdFor(config) };
-  const deps: GatewayDeps = { ...partial, seats: createSeatChecker(partial) };
+  const deps: GatewayDeps = { ...partial, seats: createSeatChecker(partial), presence: createRoomPresence(partial) };
   return {
     deps,
     async close() {

@@ -6,12 +6,17 @@
  *   KEYS[3] banned set       KEYS[4] invites set      KEYS[5] restart votes set
  *   KEYS[6] lobby zset (the room's mode/region)       KEYS[7] live rooms set
  *   KEYS[8] lobbies set ("mode|region")               KEYS[9] script-specific (seat token / results stream)
+ *   KEYS[10] absences zset ("code|player" -> absent since, ms)   KEYS[11] presence hash (player -> open sockets)
  *   ARGV[1] now (ms)   ARGV[2] room code   ARGV[3] retention of a completed room (ms)
  *   ARGV[4..] script-specific
  *
  * Errors are returned, not raised: `{"ERR", CODE}`; the store maps CODE to an AppError.
  * Mode and region never change after creation, so the caller may build the lobby key from a
  * read made before the script runs.
+ *
+ * Presence (the seat reaper, ./presence.ts and ./seat-reaper.ts): a seat taken here is "absent
+ * since now" until the player's first socket opens; leaving, a kick or the room closing forgets
+ * the absence in the same script, so the reaper never sees a seat that no longer exists.
  */
 
 /** Shared helpers: lobby listing, closing, restart check. Prepended to every room script. */
@@ -26,7 +31,18 @@ local function relist(room, players, lobby, lobbies, code)
   end
 end
 
+-- A new seat is absent until the player's first socket opens (none can be open yet, unless the
+-- player left and re-joined while a socket stayed open: then they are present).
+local function seat_absent(code, player, now)
+  if tonumber(redis.call('HGET', KEYS[11], player) or '0') <= 0 then
+    redis.call('ZADD', KEYS[10], now, code .. '|' .. player)
+  end
+end
+
 local function close_room(now, code, retention)
+  for _, p in ipairs(redis.call('HKEYS', KEYS[2])) do redis.call('ZREM', KEYS[10], code .. '|' .. p) end
+  -- Open sockets are closed by the room's close event; their disconnects find no count and no seat.
+  redis.call('DEL', KEYS[11])
   redis.call('HSET', KEYS[1], 'state', 'completed', 'closedAt', now)
   redis.call('ZREM', KEYS[6], code)
   redis.call('SREM', KEYS[7], code)
@@ -62,6 +78,32 @@ end
 local function is_host(player)
   return redis.call('HGET', KEYS[1], 'hostId') == player
 end
+
+-- A seated player leaves (POST /leave, or the seat reaper). The host's leaving hands the room to
+-- the longest-seated player; the last player's leaving closes the room.
+-- Returns {"OK", newHostId or "", closed 0/1, restarted 0/1}, or {"ERR", "NOT_SEATED"}.
+local function leave_seat(now, code, retention, player)
+  if redis.call('HDEL', KEYS[2], player) == 0 then return {'ERR', 'NOT_SEATED'} end
+  redis.call('ZREM', KEYS[10], code .. '|' .. player)
+  redis.call('SREM', KEYS[5], player)
+  if redis.call('HLEN', KEYS[2]) == 0 then
+    close_room(now, code, retention)
+    return {'OK', '', 1, 0}
+  end
+  local newHost = ''
+  if is_host(player) then
+    local flat = redis.call('HGETALL', KEYS[2])
+    local best, bestSeq = nil, nil
+    for i = 1, #flat, 2 do
+      local s = tonumber(flat[i + 1])
+      if bestSeq == nil or s < bestSeq or (s == bestSeq and flat[i] < best) then best, bestSeq = flat[i], s end
+    end
+    redis.call('HSET', KEYS[1], 'hostId', best)
+    newHost = best
+  end
+  relist(KEYS[1], KEYS[2], KEYS[6], KEYS[8], code)
+  return {'OK', newHost, 0, maybe_restart(now, code)}
+end
 `;
 
 /**
@@ -80,6 +122,7 @@ local seq = 0
 for i = 5 + nf * 2, #ARGV do
   seq = seq + 1
   redis.call('HSET', KEYS[2], ARGV[i], seq)
+  seat_absent(ARGV[2], ARGV[i], ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'seq', seq)
 redis.call('SADD', KEYS[7], ARGV[2])
@@ -113,6 +156,7 @@ if redis.call('HEXISTS', KEYS[2], player) == 0 then
   -- The capacity check and the seat write are in one script: concurrent joins cannot overfill.
   if redis.call('HLEN', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'maxPlayers')) then return {'ERR', 'ROOM_FULL'} end
   redis.call('HSET', KEYS[2], player, redis.call('HINCRBY', KEYS[1], 'seq', 1))
+  seat_absent(ARGV[2], player, ARGV[1])
   relist(KEYS[1], KEYS[2], KEYS[6], KEYS[8], ARGV[2])
   how = 'new'
 end
@@ -128,26 +172,34 @@ return {'OK', how}
 export const LEAVE_ROOM = `${ROOM_HELPERS}
 local st, err = live_room()
 if err then return err end
+return leave_seat(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+`;
+
+/**
+ * The seat reaper frees one absent seat: the same leave as POST /leave, but only if the absence
+ * the sweep read is still there with the same score (a player who reconnected, or reconnected
+ * and left again, since the sweep read it is not reaped on stale data), no socket of the player
+ * is open, and the room is in a state whose seats are reaped (not `active`).
+ * ARGV[4] player, ARGV[5] the absent-since score the sweep read.
+ * Returns the leave's reply, or {"SKIP", why} (why: moved | present | gone | active). A stale
+ * entry (room closed or gone, player no longer seated, player present) is dropped.
+ */
+export const REAP_SEAT = `${ROOM_HELPERS}
 local player = ARGV[4]
-if redis.call('HDEL', KEYS[2], player) == 0 then return {'ERR', 'NOT_SEATED'} end
-redis.call('SREM', KEYS[5], player)
-if redis.call('HLEN', KEYS[2]) == 0 then
-  close_room(ARGV[1], ARGV[2], ARGV[3])
-  return {'OK', '', 1, 0}
+local member = ARGV[2] .. '|' .. player
+local score = redis.call('ZSCORE', KEYS[10], member)
+if not score or tonumber(score) ~= tonumber(ARGV[5]) then return {'SKIP', 'moved'} end
+if tonumber(redis.call('HGET', KEYS[11], player) or '0') > 0 then
+  redis.call('ZREM', KEYS[10], member)
+  return {'SKIP', 'present'}
 end
-local newHost = ''
-if is_host(player) then
-  local flat = redis.call('HGETALL', KEYS[2])
-  local best, bestSeq = nil, nil
-  for i = 1, #flat, 2 do
-    local s = tonumber(flat[i + 1])
-    if bestSeq == nil or s < bestSeq or (s == bestSeq and flat[i] < best) then best, bestSeq = flat[i], s end
-  end
-  redis.call('HSET', KEYS[1], 'hostId', best)
-  newHost = best
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st or st == 'completed' or redis.call('HEXISTS', KEYS[2], player) == 0 then
+  redis.call('ZREM', KEYS[10], member)
+  return {'SKIP', 'gone'}
 end
-relist(KEYS[1], KEYS[2], KEYS[6], KEYS[8], ARGV[2])
-return {'OK', newHost, 0, maybe_restart(ARGV[1], ARGV[2])}
+if st == 'active' then return {'SKIP', 'active'} end
+return leave_seat(ARGV[1], ARGV[2], ARGV[3], player)
 `;
 
 /** A seated player invites another. ARGV[4] actor, ARGV[5] target. */
@@ -172,6 +224,7 @@ if ARGV[4] == ARGV[5] then return {'ERR', 'KICK_SELF'} end
 redis.call('SADD', KEYS[3], ARGV[5])
 redis.call('SREM', KEYS[4], ARGV[5])
 redis.call('SREM', KEYS[5], ARGV[5])
+redis.call('ZREM', KEYS[10], ARGV[2] .. '|' .. ARGV[5])
 local was = redis.call('HDEL', KEYS[2], ARGV[5])
 relist(KEYS[1], KEYS[2], KEYS[6], KEYS[8], ARGV[2])
 return {'OK', was, maybe_restart(ARGV[1], ARGV[2])}

@@ -128,7 +128,11 @@ const scripts = {
   host: new LuaScript("room-host", lua.TRANSFER_HOST),
   transition: new LuaScript("room-transition", lua.TRANSITION),
   vote: new LuaScript("room-vote", lua.VOTE_RESTART),
+  reap: new LuaScript("room-reap-seat", lua.REAP_SEAT),
 };
+
+/** What reaping one absent seat did: the leave's outcome, or why nothing was done. */
+export type ReapSeatOutcome = { reaped: true; newHostId: string | null; closed: boolean; restarted: boolean } | { reaped: false; why: "moved" | "present" | "gone" | "active" };
 
 export interface RoomStoreDeps {
   redis: Redis;
@@ -149,7 +153,7 @@ export class RoomStore {
   /** The standard KEYS layout of room scripts (see room-lua.ts). */
   roomScriptKeys(code: string, mode: string, region: string, extra: string): string[] {
     const k = this.keys;
-    return [k.room(code), k.roomPlayers(code), k.roomBanned(code), k.roomInvites(code), k.roomVotes(code), k.lobby(mode, region), k.rooms, k.lobbies, extra];
+    return [k.room(code), k.roomPlayers(code), k.roomBanned(code), k.roomInvites(code), k.roomVotes(code), k.lobby(mode, region), k.rooms, k.lobbies, extra, k.roomAbsences, k.roomPresence(code)];
   }
 
   private baseArgs(code: string, now: number): (string | number)[] {
@@ -267,6 +271,17 @@ export class RoomStore {
   async leave(room: RoomRecord, playerId: string, now: number): Promise<{ newHostId: string | null; closed: boolean; restarted: boolean }> {
     const r = check(await scripts.leave.run(this.redis, this.roomScriptKeys(room.code, room.mode, room.region, this.keys.rooms), [...this.baseArgs(room.code, now), playerId]));
     return { newHostId: r[1] ? String(r[1]) : null, closed: r[2] === 1, restarted: r[3] === 1 };
+  }
+
+  /**
+   * Frees an absent player's seat (the seat reaper) if the absence is still the one read
+   * (`since`), the player has no open socket and the room is not `active`. Mode and region build
+   * the lobby key (they never change).
+   */
+  async reapAbsent(room: Pick<RoomRecord, "code" | "mode" | "region">, playerId: string, since: number, now: number): Promise<ReapSeatOutcome> {
+    const r = check(await scripts.reap.run(this.redis, this.roomScriptKeys(room.code, room.mode, room.region, this.keys.rooms), [...this.baseArgs(room.code, now), playerId, since]));
+    if (r[0] === "SKIP") return { reaped: false, why: String(r[1]) as "moved" | "present" | "gone" | "active" };
+    return { reaped: true, newHostId: r[1] ? String(r[1]) : null, closed: r[2] === 1, restarted: r[3] === 1 };
   }
 
   async invite(room: RoomRecord, actorId: string, targetId: string, now: number): Promise<void> {

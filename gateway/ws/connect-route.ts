@@ -76,6 +76,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
       }
 
       let node;
+      let tracked = false;
       try {
         const now = deps.clock.now();
         if (roomCode.startsWith(SESSION_ROOM_PREFIX) && !(await sessions.playerHoldsRoom(claims.sub, roomCode, now))) {
@@ -83,6 +84,8 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         }
         const seat = await deps.seats.checkSeat(roomCode, claims.sub, query.get("seat") ?? undefined, now);
         if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
+        // Presence (the seat reaper) only for seats in rooms with a record; session rooms have their own heartbeats.
+        tracked = seat.seated === true && !roomCode.startsWith(SESSION_ROOM_PREFIX);
         node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined);
       } catch (err) {
         // Redis or the scheduler failing: a retryable close the client can read, not an HTTP 500.
@@ -95,6 +98,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         roomCode,
         playerId: claims.sub,
         playerName: claims.name,
+        tracked,
         target: { nodeId: node.id, host: node.host, port: node.port, token: node.token },
       });
       if (srv.upgrade(request, { data, headers })) return undefined;

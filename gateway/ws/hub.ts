@@ -13,6 +13,7 @@ import type { Counter, Gauge, MetricsRegistry } from "../../core/metrics.ts";
 import type { NodeRegistry } from "../../core/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomEvent } from "../../core/types.ts";
+import type { RoomPresence } from "../contracts.ts";
 import { closeRelay, upstreamEvents, type RelayOwner, type RelayState, type RelayStats } from "./relay.ts";
 import { UpstreamSocket, type UpstreamDial } from "./upstream-socket.ts";
 
@@ -27,6 +28,8 @@ export interface RelayHubDeps {
   metrics: MetricsRegistry;
   nodes: NodeRegistry;
   newRedis: () => Redis;
+  /** Seated players' presence (the seat reaper); reported on socket open and close only. */
+  presence?: RoomPresence | undefined;
 }
 
 export class RelayHub implements RelayOwner {
@@ -84,18 +87,32 @@ export class RelayHub implements RelayOwner {
 
   added(d: RelayState): void {
     this.all.add(d);
+    if (d.tracked) this.reportPresence(d, "connected");
     let set = this.byRoom.get(d.roomCode);
     if (!set) this.byRoom.set(d.roomCode, (set = new Set()));
     set.add(d);
   }
 
   removed(d: RelayState): void {
-    this.all.delete(d);
+    // Only a connection that was added reports its close, and only once (cleanup may run twice).
+    if (this.all.delete(d) && d.tracked) this.reportPresence(d, "disconnected");
     const set = this.byRoom.get(d.roomCode);
     if (set) {
       set.delete(d);
       if (set.size === 0) this.byRoom.delete(d.roomCode);
     }
+  }
+
+  /**
+   * One presence write per socket open or close, never per frame. Fire and forget: a failed write
+   * is logged. A lost close keeps the seat (no absence recorded); a lost open leaves the absence,
+   * so the player may be reaped after the grace and must re-join. Writes of one gateway go down
+   * one connection in order, so a quick open-close-open arrives in order.
+   */
+  private reportPresence(d: RelayState, what: "connected" | "disconnected"): void {
+    const p = this.deps.presence;
+    if (!p) return;
+    p[what](d.roomCode, d.playerId, this.deps.clock.now()).catch((err: unknown) => this.deps.log.warn("room presence not written", { room: d.roomCode, what, err }));
   }
 
   /** Closes a player's sockets in a room with 4003 (kicked). Returns how many. */

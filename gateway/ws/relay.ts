@@ -71,6 +71,8 @@ export interface RelayState {
   readonly roomCode: string;
   readonly playerId: string;
   readonly playerName: string;
+  /** The player holds a seat in a room with a record: the hub reports this socket's open and close (RoomPresence). */
+  readonly tracked: boolean;
   /** Set when the upgrade only exists to deliver a close code the browser can see (bad token...). */
   readonly reject: { code: number; reason: string } | undefined;
   readonly target: UpstreamTarget | undefined;
@@ -102,7 +104,7 @@ export const RECONNECT_AFTER_RE = /reconnect after (\d+) ms/;
 
 export function newRelayState(
   owner: RelayOwner,
-  init: { roomCode: string; playerId: string; playerName: string; target?: UpstreamTarget; reject?: { code: number; reason: string } },
+  init: { roomCode: string; playerId: string; playerName: string; tracked?: boolean; target?: UpstreamTarget; reject?: { code: number; reason: string } },
 ): RelayState {
   return {
     open: onOpen,
@@ -114,6 +116,7 @@ export function newRelayState(
     roomCode: init.roomCode,
     playerId: init.playerId,
     playerName: init.playerName,
+    tracked: init.tracked ?? false,
     reject: init.reject,
     target: init.target,
     client: undefined,

@@ -80,4 +80,9 @@ export interface SchedulerContext {
    * exports one; the reaper calls it each tick.
    */
   sweepSessions?: (now: number) => Promise<unknown>;
+  /**
+   * The rooms' seat reaper (gateway/rooms/seat-reaper.ts sweepAbsentSeats: seats of players with
+   * no socket for ROOM_SEAT_GRACE are freed); the reaper calls it each tick.
+   */
+  sweepAbsentSeats?: (now: number) => Promise<unknown>;
 }

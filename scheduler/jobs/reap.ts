@@ -6,7 +6,7 @@
  * re-checks the node before acting (activity may have arrived since the sweep).
  *
  * Also frees port reservations left by a scheduler that died between reserving and registering,
- * and runs the gateway's player-session sweeper when one is wired in.
+ * and runs the gateway's player-session sweeper and the rooms' absent-seat reaper when wired in.
  */
 import { UnrecoverableError } from "bullmq";
 import type { ReapJob } from "../../core/types.ts";
@@ -20,6 +20,7 @@ export interface ReapSweepResult {
   actions: ReapAction[];
   portsFreed: number;
   sessionsSwept: boolean;
+  seatsSwept: boolean;
 }
 
 export async function processReapSweep(ctx: SchedulerContext): Promise<ReapSweepResult> {
@@ -44,7 +45,13 @@ export async function processReapSweep(ctx: SchedulerContext): Promise<ReapSweep
     await ctx.sweepSessions(now).catch((e: unknown) => ctx.log.warn("session sweep failed", { error: e }));
     sessionsSwept = true;
   }
-  return { actions, portsFreed, sessionsSwept };
+  // Idempotent and safe in every replica at once (each seat is freed by one conditional script).
+  let seatsSwept = false;
+  if (ctx.sweepAbsentSeats) {
+    await ctx.sweepAbsentSeats(now).catch((e: unknown) => ctx.log.warn("absent-seat sweep failed", { error: e }));
+    seatsSwept = true;
+  }
+  return { actions, portsFreed, sessionsSwept, seatsSwept };
 }
 
 export async function processReapNode(job: JobContext<ReapJob>, ctx: SchedulerContext): Promise<{ nodeId: string; acted: boolean; note?: string }> {

@@ -77,7 +77,9 @@ return 0
  *
  * KEYS[1] room hash, KEYS[2] room players, KEYS[3] live rooms set,
  *   then per ticket i (0-based) KEYS[4+3i] ticket, KEYS[5+3i] player's ticket, KEYS[6+3i] seat token,
- *   then the queue zsets, then (last) the room's room → node key (an ad-hoc room using the code).
+ *   then the queue zsets, then the room-absences zset, then (last) the room's room → node key (an
+ *   ad-hoc room using the code). Every seated player starts absent (since now) until their first
+ *   socket opens, so a matched player who never shows is reaped (gateway/rooms/seat-reaper.ts).
  * ARGV[1] now, [2] room code, [3] ticket count n, [4] ticket TTL, [5] seat-token TTL, [6] retention
  *   of a matched ticket record, [7] room field count f, then f name/value pairs,
  *   then per ticket: id, playerId, team, seat-token id, seat-token value, queue index (1-based among the queue keys).
@@ -108,6 +110,7 @@ for i = 0, n - 1 do
   local a = base + i * 6
   local id, player = ARGV[a], ARGV[a + 1]
   redis.call('HSET', KEYS[2], player, i + 1)
+  redis.call('ZADD', KEYS[#KEYS - 1], now, ARGV[2] .. '|' .. player)
   redis.call('HSET', KEYS[4 + i * 3], 'status', 'matched', 'roomCode', ARGV[2], 'team', ARGV[a + 2], 'seatToken', ARGV[a + 3], 'matchedAt', ARGV[1])
   redis.call('PEXPIRE', KEYS[4 + i * 3], tonumber(ARGV[6]))
   if redis.call('GET', KEYS[5 + i * 3]) == id then redis.call('DEL', KEYS[5 + i * 3]) end

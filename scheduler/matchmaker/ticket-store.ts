@@ -187,7 +187,7 @@ export class TicketStore {
         keys.push(k.ticket(m.ticket.id), k.playerTicket(m.ticket.playerId), k.seatToken(token));
         perTicket.push(m.ticket.id, m.ticket.playerId, m.team, token, JSON.stringify(grant), queueKeys.indexOf(k.ticketQueue(m.ticket.mode, m.ticket.region)) + 1);
       }
-      keys.push(...queueKeys, k.roomNode(code));
+      keys.push(...queueKeys, k.roomAbsences, k.roomNode(code));
       const r = (await scripts.claim.run(this.deps.redis, keys, [
         now,
         code,

@@ -4,14 +4,9 @@
  * rooms move (hash-type consistent) — the others stay where they were.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { realClock } from "../../core/clock.ts";
 import { GatewayRegistry } from "../../core/gateway-registry.ts";
-import { silentLogger } from "../../core/log.ts";
-import { MetricsRegistry } from "../../core/metrics.ts";
-import { RedisNodeRegistry } from "../../core/node-registry.ts";
-import { HaproxyControl } from "../../haproxy/control.ts";
-import { startTemplater, type Templater } from "../../haproxy/sync.ts";
-import { statsServers, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
+import type { Templater } from "../../haproxy/sync.ts";
+import { startEdgeTemplater, statsServers, stopEdgeTemplater, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 const ROOMS = Array.from({ length: 60 }, (_, i) => `room-${i.toString(36)}-${(i * 7919).toString(36)}`);
@@ -48,24 +43,12 @@ describe.skipIf(!(need("haproxy") && need("redis")))("room-hashed gateway routin
       gateways.push(s);
       await registry.heartbeat({ id, host: "127.0.0.1", port: s.port ?? 0, startedAt: Date.now() }, Date.now());
     }
-    templater = await startTemplater({
-      config: edge.config,
-      keys: t.keys,
-      redis: t.redis,
-      newRedis: () => t.connect(),
-      nodes: new RedisNodeRegistry(t.redis, t.keys, () => t.connect()),
-      gateways: registry,
-      clock: realClock,
-      log: silentLogger,
-      metrics: new MetricsRegistry(),
-      haproxyMode: "child",
-    });
+    templater = await startEdgeTemplater(t, edge, registry);
     await waitFor(async () => (await statsServers(edge.config.haproxyStatsPort, "gateways")).filter((s) => s.status === "UP").length === 3, 5000, "3 gateways UP");
   }, 20_000);
 
   afterAll(async () => {
-    await templater?.stop();
-    if (templater?.control instanceof HaproxyControl) await templater.control.stop();
+    await stopEdgeTemplater(templater);
     for (const g of gateways) g.stop(true);
     await t?.cleanup();
     await edge?.cleanup();

@@ -10,12 +10,10 @@ import { join } from "node:path";
 import { realClock } from "../../core/clock.ts";
 import { GatewayRegistry } from "../../core/gateway-registry.ts";
 import { silentLogger } from "../../core/log.ts";
-import { MetricsRegistry } from "../../core/metrics.ts";
-import { RedisNodeRegistry } from "../../core/node-registry.ts";
 import { HaproxyControl } from "../../haproxy/control.ts";
 import { edgeSettings, render } from "../../haproxy/render.ts";
-import { startTemplater, type Templater } from "../../haproxy/sync.ts";
-import { STATS_PASSWORD, STATS_USER, fetchStats, statsServers, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
+import type { Templater } from "../../haproxy/sync.ts";
+import { STATS_PASSWORD, STATS_USER, fetchStats, startEdgeTemplater, statsServers, stopEdgeTemplater, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
 import { freePort, need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 const GOLDEN_DIR = join(import.meta.dir, "..", "unit", "golden");
@@ -52,23 +50,11 @@ describe.skipIf(!(need("haproxy") && need("redis")) || !Bun.which("openssl"))("H
     });
     registry = new GatewayRegistry(t.redis, t.keys, 60_000);
     await registry.heartbeat({ id: "gw-tls", host: "127.0.0.1", port: gateway.port ?? 0, startedAt: Date.now() }, Date.now());
-    templater = await startTemplater({
-      config: edge.config,
-      keys: t.keys,
-      redis: t.redis,
-      newRedis: () => t.connect(),
-      nodes: new RedisNodeRegistry(t.redis, t.keys, () => t.connect()),
-      gateways: registry,
-      clock: realClock,
-      log: silentLogger,
-      metrics: new MetricsRegistry(),
-      haproxyMode: "child",
-    });
+    templater = await startEdgeTemplater(t, edge, registry);
   }, 30_000);
 
   afterAll(async () => {
-    await templater?.stop();
-    if (templater?.control instanceof HaproxyControl) await templater.control.stop();
+    await stopEdgeTemplater(templater);
     gateway?.stop(true);
     await t?.cleanup();
     await edge?.cleanup();

@@ -7,7 +7,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { testConfig, type Config } from "../../core/config.ts";
-import { freePort } from "./services.ts";
+import { realClock } from "../../core/clock.ts";
+import type { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { silentLogger } from "../../core/log.ts";
+import { MetricsRegistry } from "../../core/metrics.ts";
+import { RedisNodeRegistry } from "../../core/node-registry.ts";
+import { HaproxyControl } from "../../haproxy/control.ts";
+import { startTemplater, type Templater } from "../../haproxy/sync.ts";
+import { freePort, type TestRedis } from "./services.ts";
 
 export const STATS_USER = "ops";
 export const STATS_PASSWORD = "stats-test-pass";
@@ -89,4 +96,29 @@ export function pidAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A templater on a test edge with HAProxy as its child, following `gateways` and the prefix's
+ * node registry. Stop it with {@link stopEdgeTemplater}.
+ */
+export function startEdgeTemplater(t: TestRedis, edge: TestEdgeConfig, gateways: GatewayRegistry): Promise<Templater> {
+  return startTemplater({
+    config: edge.config,
+    keys: t.keys,
+    redis: t.redis,
+    newRedis: () => t.connect(),
+    nodes: new RedisNodeRegistry(t.redis, t.keys, () => t.connect()),
+    gateways,
+    clock: realClock,
+    log: silentLogger,
+    metrics: new MetricsRegistry(),
+    haproxyMode: "child",
+  });
+}
+
+/** Stops a templater and the HAProxy it started. */
+export async function stopEdgeTemplater(templater: Templater | undefined): Promise<void> {
+  await templater?.stop();
+  if (templater?.control instanceof HaproxyControl) await templater.control.stop();
 }

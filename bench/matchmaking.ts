@@ -10,7 +10,7 @@
  */
 import { realClock } from "../core/clock.ts";
 import { loadConfig, type Config } from "../core/config.ts";
-import { createKeys, type Keys } from "../core/keys.ts";
+import { createKeys } from "../core/keys.ts";
 import { silentLogger } from "../core/log.ts";
 import { createRedis, deletePrefix, type Redis } from "../core/redis.ts";
 import { startMatchmaker } from "../scheduler/matchmaker/index.ts";

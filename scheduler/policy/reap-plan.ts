@@ -8,7 +8,6 @@
  * utilisation) are kept; see removableNodes.
  */
 import type { Config } from "../../core/config.ts";
-import type { NodeRecord } from "../../core/types.ts";
 import type { DriverNodeInfo } from "../drivers/driver.ts";
 import { activityBase, removableNodes, type FleetSnapshot, type PolicyConfig } from "./desired-nodes.ts";
 

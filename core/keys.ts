@@ -33,7 +33,9 @@ export interface Keys {
   lobby(mode: string, region: string): string; // zset of public rooms with open seats
   readonly matchResults: string; // stream of match results
   readonly roomAbsences: string; // zset "code|playerId" -> absent since (ms): seated players with no open socket (seat reaper)
-  roomPresence(code: string): string; // hash playerId -> open WebSocket count (all gateways)
+  roomPresence(code: string): string; // hash "gatewayId|playerId" -> open WebSocket count
+  gatewayPresence(gatewayId: string): string; // set of "code|playerId" a gateway holds sockets for (cleaned when it dies)
+  readonly presenceGateways: string; // zset gatewayId -> last presence write (ms): gateways that may hold presence
 
   // Player sessions
   session(sessionId: string): string; // hash
@@ -117,6 +119,8 @@ export function createKeys(prefix: string): Keys {
     matchResults: `${p}stream:match-results`,
     roomAbsences: `${p}room-absences`,
     roomPresence: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:presence`,
+    gatewayPresence: (id: string) => `${p}gateway:${safe("gateway id", id)}:presence`,
+    presenceGateways: `${p}presence-gateways`,
 
     session: (id: string) => `${p}session:${safe("session id", id)}`,
     playerSession: (playerId: string) => `${p}player:${safe("player id", playerId)}:session`,

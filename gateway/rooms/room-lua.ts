@@ -6,7 +6,8 @@
  *   KEYS[3] banned set       KEYS[4] invites set      KEYS[5] restart votes set
  *   KEYS[6] lobby zset (the room's mode/region)       KEYS[7] live rooms set
  *   KEYS[8] lobbies set ("mode|region")               KEYS[9] script-specific (seat token / results stream)
- *   KEYS[10] absences zset ("code|player" -> absent since, ms)   KEYS[11] presence hash (player -> open sockets)
+ *   KEYS[10] absences zset ("code|player" -> absent since, ms)
+ *   KEYS[11] presence hash ("gatewayId|player" -> open sockets on that gateway)
  *   ARGV[1] now (ms)   ARGV[2] room code   ARGV[3] retention of a completed room (ms)
  *   ARGV[4..] script-specific
  *
@@ -19,8 +20,24 @@
  * the absence in the same script, so the reaper never sees a seat that no longer exists.
  */
 
+/**
+ * Whether a player has a socket open to the room on any gateway. The presence hash's fields are
+ * "gatewayId|player" (gateway ids never contain '|'); a room has at most maxPlayers × gateways.
+ */
+export const PLAYER_PRESENT = `
+local function player_present(presence, player)
+  local flat = redis.call('HGETALL', presence)
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local bar = string.find(f, '|', 1, true)
+    if bar and string.sub(f, bar + 1) == player and tonumber(flat[i + 1]) > 0 then return true end
+  end
+  return false
+end
+`;
+
 /** Shared helpers: lobby listing, closing, restart check. Prepended to every room script. */
-export const ROOM_HELPERS = `
+export const ROOM_HELPERS = `${PLAYER_PRESENT}
 local function relist(room, players, lobby, lobbies, code)
   local f = redis.call('HMGET', room, 'state', 'visibility', 'maxPlayers', 'createdAt', 'mode', 'region')
   if f[1] == 'waiting' and f[2] == 'public' and redis.call('HLEN', players) < tonumber(f[3]) then
@@ -34,7 +51,7 @@ end
 -- A new seat is absent until the player's first socket opens (none can be open yet, unless the
 -- player left and re-joined while a socket stayed open: then they are present).
 local function seat_absent(code, player, now)
-  if tonumber(redis.call('HGET', KEYS[11], player) or '0') <= 0 then
+  if not player_present(KEYS[11], player) then
     redis.call('ZADD', KEYS[10], now, code .. '|' .. player)
   end
 end
@@ -189,7 +206,7 @@ local player = ARGV[4]
 local member = ARGV[2] .. '|' .. player
 local score = redis.call('ZSCORE', KEYS[10], member)
 if not score or tonumber(score) ~= tonumber(ARGV[5]) then return {'SKIP', 'moved'} end
-if tonumber(redis.call('HGET', KEYS[11], player) or '0') > 0 then
+if player_present(KEYS[11], player) then
   redis.call('ZREM', KEYS[10], member)
   return {'SKIP', 'present'}
 end

@@ -22,7 +22,7 @@ import type { Logger } from "../../core/log.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomState } from "../../core/types.ts";
 import { releasePlacement } from "../placement/redis-placement.ts";
-import { parseAbsenceMember } from "./presence.ts";
+import { dropDeadGatewayPresence, parseAbsenceMember } from "./presence.ts";
 import { RoomStore } from "./room-store.ts";
 
 /** A recorded absence: `playerId` has had no socket to `code` since `since` (ms). */
@@ -59,7 +59,7 @@ export function planAbsentSeats(absences: readonly Absence[], stateOf: RoomState
 export interface SeatReaperDeps {
   redis: Redis;
   keys: Keys;
-  config: Pick<Config, "roomSeatGraceMs" | "roomRetentionMs" | "seatTokenTtlMs">;
+  config: Pick<Config, "roomSeatGraceMs" | "roomRetentionMs" | "seatTokenTtlMs" | "gatewayHeartbeatMs">;
   log?: Pick<Logger, "info" | "warn" | "debug">;
 }
 
@@ -70,6 +70,8 @@ export interface SeatSweepResult {
   closed: string[];
   /** Stale absences dropped. */
   dropped: number;
+  /** Dead gateways whose presence was dropped (their players became absent). */
+  deadGateways: string[];
 }
 
 /** Absences read per sweep (oldest first); the rest wait for the next tick. */
@@ -78,7 +80,10 @@ export const SWEEP_BATCH = 1000;
 /** Frees every due absent seat. Safe to run in any number of processes at once. */
 export async function sweepAbsentSeats(deps: SeatReaperDeps, now: number): Promise<SeatSweepResult> {
   const { redis, keys, config } = deps;
-  const result: SeatSweepResult = { reaped: [], closed: [], dropped: 0 };
+  const result: SeatSweepResult = { reaped: [], closed: [], dropped: 0, deadGateways: [] };
+  // The GatewayRegistry's liveness rule: three heartbeat intervals without a beat.
+  result.deadGateways = await dropDeadGatewayPresence(deps, now, 3 * config.gatewayHeartbeatMs);
+  if (result.deadGateways.length > 0) deps.log?.info("presence of dead gateways dropped", { gateways: result.deadGateways });
   // Only absences already older than the grace can be due; younger ones are not even read.
   const flat = await redis.zrangebyscore(keys.roomAbsences, "-inf", now - config.roomSeatGraceMs, "WITHSCORES", "LIMIT", 0, SWEEP_BATCH);
   const absences: Absence[] = [];

@@ -5,6 +5,9 @@
  * frees only a seat whose player stayed away for ROOM_SEAT_GRACE (small here: 300 ms).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { realClock } from "../../core/clock.ts";
+import { silentLogger } from "../../core/log.ts";
+import { startReplicaHeartbeat, type ReplicaPresence } from "../../gateway/ops/replica.ts";
 import { sweepAbsentSeats } from "../../gateway/rooms/seat-reaper.ts";
 import { openSocket, startTestGateway, startTestNode, type TestGateway, type TestNode, type TestSocket } from "../support/gateway-fixtures.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
@@ -15,15 +18,19 @@ describe.skipIf(!need("redis"))("e2e: absent seats are reaped over real WebSocke
   let tr: TestRedis;
   let gw: TestGateway;
   let node: TestNode;
+  let replica: ReplicaPresence | undefined;
   const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
     tr = testRedis("seatreap-e2e");
     gw = await startTestGateway(tr.prefix, { roomSeatGraceMs: GRACE_MS });
     node = await startTestNode(gw.deps, { roomMode: "relay" });
+    // As gateway/main.ts does: a live replica heartbeats, so the sweep keeps its sockets' presence.
+    replica = await startReplicaHeartbeat(gw.deps.gateways, { id: gw.deps.gatewayId, host: "127.0.0.1", port: gw.port, startedAt: Date.now() }, { clock: realClock, intervalMs: gw.deps.config.gatewayHeartbeatMs, log: silentLogger });
   });
   afterAll(async () => {
     for (const s of sockets) s.ws.close();
+    await replica?.stop();
     await gw?.stop();
     await node?.stop();
     await tr?.cleanup();

@@ -7,6 +7,7 @@ import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
 import { FakeClock } from "../../core/clock.ts";
 import { CloseCode } from "../../core/errors.ts";
+import { GatewayRegistry } from "../../core/gateway-registry.ts";
 import type { RoomEvent } from "../../core/types.ts";
 import { createRoomPresence } from "../../gateway/rooms/presence.ts";
 import { RoomStore } from "../../gateway/rooms/room-store.ts";
@@ -18,6 +19,7 @@ import { call, roomsDeps, type Handler } from "../support/rooms-harness.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 const GRACE = 60_000;
+const GW = "gw-a";
 
 describe.skipIf(!need("redis"))("seat reaper, real Redis", () => {
   const trs: TestRedis[] = [];
@@ -33,13 +35,18 @@ describe.skipIf(!need("redis"))("seat reaper, real Redis", () => {
     clock = new FakeClock();
     deps = roomsDeps(tr, clock, { roomSeatGraceMs: GRACE });
     app = new Elysia().use(roomsRoutes(deps));
-    presence = createRoomPresence(tr);
+    presence = createRoomPresence({ ...tr, gatewayId: GW });
   });
   afterAll(async () => {
     for (const t of trs) await t.cleanup();
   });
 
-  const sweep = () => sweepAbsentSeats(deps, clock.now());
+  /** The gateway that reports presence is alive: it heartbeats (GatewayRegistry) before each sweep. */
+  const beat = (gw = GW) => new GatewayRegistry(tr.redis, tr.keys, 3 * deps.config.gatewayHeartbeatMs).heartbeat({ id: gw, host: "127.0.0.1", port: 1, startedAt: 0 }, clock.now());
+  const sweep = async () => {
+    await beat();
+    return sweepAbsentSeats(deps, clock.now());
+  };
   // Straight from the store: a matched room is private, GET would hide it from an observer.
   const room = async (code: string) => (await new RoomStore(deps).get(code))!;
   const absence = (code: string, player: string) => tr.redis.zscore(tr.keys.roomAbsences, `${code}|${player}`);
@@ -193,6 +200,35 @@ describe.skipIf(!need("redis"))("seat reaper, real Redis", () => {
     expect(r.hostId).toBe("m3");
   });
 
+  test("a gateway that dies without reporting closes: its players become absent once it is dead, then are reaped", async () => {
+    const other = createRoomPresence({ ...tr, gatewayId: "gw-b" });
+    const code = await create("alice");
+    await join(code, "bob");
+    await join(code, "carol");
+    await presence.connected(code, "alice", clock.now());
+    // bob has sockets on both gateways, carol only on the one that dies.
+    await presence.connected(code, "bob", clock.now());
+    await other.connected(code, "bob", clock.now());
+    await other.connected(code, "carol", clock.now());
+    await beat("gw-b");
+    const deadAfter = 3 * deps.config.gatewayHeartbeatMs;
+    clock.advance(deadAfter - 1);
+    expect((await sweep()).deadGateways).toEqual([]);
+    expect(await absence(code, "carol")).toBeNull();
+    clock.advance(1);
+    const diedAt = clock.now();
+    const first = await sweep();
+    expect(first.deadGateways).toEqual(["gw-b"]);
+    expect(Number(await absence(code, "carol"))).toBe(diedAt);
+    expect(await absence(code, "bob")).toBeNull();
+    expect(await tr.redis.exists(tr.keys.gatewayPresence("gw-b"))).toBe(0);
+    expect(await tr.redis.zscore(tr.keys.presenceGateways, "gw-b")).toBeNull();
+    clock.advance(GRACE);
+    const r = await sweep();
+    expect(r.reaped.map((a) => a.playerId)).toEqual(["carol"]);
+    expect((await room(code)).players).toEqual(["alice", "bob"]);
+  });
+
   test("two sweepers at once free each absent seat exactly once", async () => {
     const codes: string[] = [];
     for (let i = 0; i < 15; i++) {
@@ -203,6 +239,7 @@ describe.skipIf(!need("redis"))("seat reaper, real Redis", () => {
     }
     clock.advance(GRACE);
     const depsB = { ...deps, redis: tr.connect() };
+    await beat();
     const [a, b] = await Promise.all([sweepAbsentSeats(deps, clock.now()), sweepAbsentSeats(depsB, clock.now())]);
     const all = [...a.reaped, ...b.reaped].map((x) => `${x.code}|${x.playerId}`);
     expect(all.length).toBe(45);

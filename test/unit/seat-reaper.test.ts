@@ -4,6 +4,8 @@ import { FakeClock } from "../../core/clock.ts";
 import type { RoomState } from "../../core/types.ts";
 import { parseAbsenceMember } from "../../gateway/rooms/presence.ts";
 import { planAbsentSeats, type Absence } from "../../gateway/rooms/seat-reaper.ts";
+import { processReapSweep } from "../../scheduler/jobs/reap.ts";
+import { memoryScheduler } from "../support/scheduler-harness.ts";
 
 const GRACE = 60_000;
 
@@ -60,5 +62,23 @@ describe("parseAbsenceMember", () => {
     expect(parseAbsenceMember("ABCD")).toBeUndefined();
     expect(parseAbsenceMember("|p")).toBeUndefined();
     expect(parseAbsenceMember("ABCD|")).toBeUndefined();
+  });
+});
+
+describe("the scheduler's reap sweep runs the seat reaper", () => {
+  test("each sweep calls it with the sweep's now; a failing one does not fail the sweep", async () => {
+    const m = memoryScheduler();
+    const calls: number[] = [];
+    const ok = await processReapSweep({ ...m.ctx, sweepAbsentSeats: async (now) => void calls.push(now) });
+    expect(calls).toEqual([m.clock.now()]);
+    expect(ok.seatsSwept).toBe(true);
+    const failing = await processReapSweep({
+      ...m.ctx,
+      sweepAbsentSeats: async () => {
+        throw new Error("redis down");
+      },
+    });
+    expect(failing.seatsSwept).toBe(true);
+    expect((await processReapSweep({ ...m.ctx, sweepAbsentSeats: undefined })).seatsSwept).toBe(false);
   });
 });

@@ -74,18 +74,35 @@ export interface SeatSweepResult {
   deadGateways: string[];
 }
 
-/** Absences read per sweep (oldest first); the rest wait for the next tick. */
+/** Absences read per page (oldest first). */
 export const SWEEP_BATCH = 1000;
+/**
+ * Pages read per sweep. Absences of `active` rooms stay in the zset (kept for after the match), so
+ * a sweep pages past them instead of re-reading only the oldest page; entries freed on one page
+ * shift the next one, and what a sweep skips that way (or beyond its last page) waits a tick.
+ */
+export const SWEEP_PAGES = 10;
 
-/** Frees every due absent seat. Safe to run in any number of processes at once. */
+/** Frees the due absent seats (up to SWEEP_PAGES × SWEEP_BATCH read per call). Safe to run in any number of processes at once. */
 export async function sweepAbsentSeats(deps: SeatReaperDeps, now: number): Promise<SeatSweepResult> {
   const { redis, keys, config } = deps;
   const result: SeatSweepResult = { reaped: [], closed: [], dropped: 0, deadGateways: [] };
   // The GatewayRegistry's liveness rule: three heartbeat intervals without a beat.
   result.deadGateways = await dropDeadGatewayPresence(deps, now, 3 * config.gatewayHeartbeatMs);
   if (result.deadGateways.length > 0) deps.log?.info("presence of dead gateways dropped", { gateways: result.deadGateways });
-  // Only absences already older than the grace can be due; younger ones are not even read.
-  const flat = await redis.zrangebyscore(keys.roomAbsences, "-inf", now - config.roomSeatGraceMs, "WITHSCORES", "LIMIT", 0, SWEEP_BATCH);
+  const store = new RoomStore(deps);
+  for (let page = 0; page < SWEEP_PAGES; page++) {
+    // Only absences already older than the grace can be due; younger ones are not even read.
+    const flat = await redis.zrangebyscore(keys.roomAbsences, "-inf", now - config.roomSeatGraceMs, "WITHSCORES", "LIMIT", page * SWEEP_BATCH, SWEEP_BATCH);
+    await sweepPage(deps, store, flat, now, result);
+    if (flat.length < 2 * SWEEP_BATCH) break;
+  }
+  return result;
+}
+
+/** Decides and acts on one page of absences (flat member/score pairs). */
+async function sweepPage(deps: SeatReaperDeps, store: RoomStore, flat: string[], now: number, result: SeatSweepResult): Promise<void> {
+  const { redis, keys, config } = deps;
   const absences: Absence[] = [];
   const bad: string[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -94,7 +111,7 @@ export async function sweepAbsentSeats(deps: SeatReaperDeps, now: number): Promi
     else bad.push(flat[i]!);
   }
   if (bad.length > 0) result.dropped += await redis.zrem(keys.roomAbsences, ...bad);
-  if (absences.length === 0) return result;
+  if (absences.length === 0) return;
 
   const codes = [...new Set(absences.map((a) => a.code))];
   const pipe = redis.pipeline();
@@ -116,7 +133,6 @@ export async function sweepAbsentSeats(deps: SeatReaperDeps, now: number): Promi
     for (const [err, n] of (await drops.exec()) ?? []) if (!err) result.dropped += Number(n);
   }
 
-  const store = new RoomStore(deps);
   for (const a of plan.reap) {
     const room = rooms.get(a.code)!;
     try {
@@ -131,7 +147,6 @@ export async function sweepAbsentSeats(deps: SeatReaperDeps, now: number): Promi
       deps.log?.warn("seat reap failed", { room: a.code, playerId: a.playerId, err });
     }
   }
-  return result;
 }
 
 /** Drops an absence only if its score is still the one read. KEYS[1] absences; ARGV member, score. */

@@ -156,13 +156,14 @@ export function balanceTeams(group: readonly QueuedTicket[]): QueuedTicket[][] {
     return teams.map((team) => team.sort(byArrival));
   }
 
-  // Team 0 always holds sorted[0] (halves the search); it gets ceil(n/2) players.
-  const sizeA = Math.ceil(n / 2);
+  // Team 0 always holds sorted[0] (halves the search). With an odd count it may be the larger or
+  // the smaller team: requiring the oldest player in the larger one would miss the best split.
+  const sizes = new Set([Math.ceil(n / 2), Math.floor(n / 2)]);
   const total = sorted.reduce((s, t) => s + rating(t), 0);
   let best = -1;
   let bestDiff = Infinity;
   for (let mask = 1; mask < 1 << n; mask += 2) {
-    if (popcount(mask) !== sizeA) continue;
+    if (!sizes.has(popcount(mask))) continue;
     let sumA = 0;
     for (let i = 0; i < n; i++) if (mask & (1 << i)) sumA += rating(sorted[i]!);
     const diff = Math.abs(total - 2 * sumA);

@@ -111,6 +111,9 @@ describe("balanceTeams", () => {
     { name: "sorted ratings split evenly", ratings: [1800, 1700, 1600, 1500, 1400, 1300, 1200, 1100], maxDiff: 0 },
     { name: "pairs of equal ratings", ratings: [1500, 1500, 1200, 1200, 900, 900, 600, 600], maxDiff: 0 },
     { name: "odd partial room", ratings: [1000, 1200, 1400], maxDiff: 800 },
+    // The oldest is the strongest: the best split puts them alone, in the smaller team.
+    { name: "odd partial room, oldest strongest", ratings: [2218, 1935, 1652], maxDiff: 1369 },
+    { name: "odd room of 7, oldest strongest", ratings: [3000, 1000, 1000, 1000, 1000, 500, 500], maxDiff: 0 },
   ];
   for (const c of rated) {
     test(c.name, () => {

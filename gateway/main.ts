@@ -16,13 +16,13 @@ const { deps } = built;
 const app = createApp(deps);
 app.listen({ hostname: config.host, port: config.port });
 const port = app.server?.port ?? config.port;
-const presence = await startReplicaHeartbeat(
+// Not awaited before the signal handlers below are in place: a SIGTERM during start-up must
+// still shut down cleanly (and deregister), not kill the process with the default action.
+const presenceStarting = startReplicaHeartbeat(
   deps.gateways,
   { id: deps.gatewayId, host: config.host, port, startedAt: deps.clock.now() },
   { clock: deps.clock, intervalMs: config.gatewayHeartbeatMs, log: deps.log },
 );
-deps.log.info(`gateway ${deps.gatewayId} listening on http://${config.host}:${port}`);
-console.log(`fleetgate gateway: http://${config.host}:${port} (docs: http://${config.host}:${port}/docs)`);
 
 /** Time for close frames to reach clients before the sockets are torn down. */
 const SHUTDOWN_FLUSH_MS = 200;
@@ -33,7 +33,7 @@ async function shutdown(signal: string): Promise<void> {
   deps.log.info(`${signal}: shutting down`);
   // Leave the edge first (HAProxy drops this replica on its next render), stop accepting, then
   // tell connected clients to reconnect (4009) — to another replica — and let the closes flush.
-  await presence.stop().catch(() => {});
+  await presenceStarting.then((presence) => presence.stop()).catch(() => {});
   // stop(false) stops accepting and resolves only once every connection is gone: not awaited.
   void app.server?.stop(false);
   app.decorator.gateway.hub.closeAll();
@@ -44,3 +44,7 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+await presenceStarting;
+deps.log.info(`gateway ${deps.gatewayId} listening on http://${config.host}:${port}`);
+console.log(`fleetgate gateway: http://${config.host}:${port} (docs: http://${config.host}:${port}/docs)`);

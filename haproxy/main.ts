@@ -42,22 +42,27 @@ const keys = createKeys(config.redisPrefix);
 const redis = createRedis(config.redisUrl);
 const newRedis = () => createRedis(config.redisUrl);
 
-try {
-  const templater = await startTemplater({
-    config,
-    keys,
-    redis,
-    newRedis,
-    nodes: new RedisNodeRegistry(redis, keys, newRedis),
-    // A replica is live for three heartbeats (the gateway registers itself with the same TTL).
-    gateways: new GatewayRegistry(redis, keys, config.gatewayHeartbeatMs * 3),
-    clock: realClock,
-    log,
-    metrics: new MetricsRegistry(),
-    haproxyMode: config.haproxyMode,
-  });
-  log.info(`HAProxy edge on ${config.haproxyBind}:${config.haproxyPort}, stats on :${config.haproxyStatsPort}/stats, config ${config.haproxyConfig}`);
-  const shutdown = async (sig: string) => {
+// Signals are handled from before start-up: one that arrives while HAProxy is being started
+// waits for the start to finish, then stops it too (in child mode), instead of orphaning it.
+const starting = startTemplater({
+  config,
+  keys,
+  redis,
+  newRedis,
+  nodes: new RedisNodeRegistry(redis, keys, newRedis),
+  // A replica is live for three heartbeats (the gateway registers itself with the same TTL).
+  gateways: new GatewayRegistry(redis, keys, config.gatewayHeartbeatMs * 3),
+  clock: realClock,
+  log,
+  metrics: new MetricsRegistry(),
+  haproxyMode: config.haproxyMode,
+});
+let stopping = false;
+const shutdown = async (sig: string) => {
+  if (stopping) return;
+  stopping = true;
+  const templater = await starting.catch(() => undefined);
+  if (templater) {
     await templater.stop();
     if (config.haproxyMode === "child" && templater.control instanceof HaproxyControl) {
       log.info(`${sig}: stopping HAProxy and the templater`);
@@ -65,11 +70,16 @@ try {
     } else {
       log.info(`${sig}: stopping (HAProxy keeps serving; a restarted templater attaches to it)`);
     }
-    redis.disconnect();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  }
+  redis.disconnect();
+  process.exit(0);
+};
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+try {
+  await starting;
+  log.info(`HAProxy edge on ${config.haproxyBind}:${config.haproxyPort}, stats on :${config.haproxyStatsPort}/stats, config ${config.haproxyConfig}`);
 } catch (err) {
   if (err instanceof EdgeSettingsError) fail(err.message);
   throw err;

@@ -7,13 +7,35 @@
 import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
 import { createNodeDriver } from "./drivers/create-driver.ts";
-import { startScheduler } from "./start-scheduler.ts";
+import { startScheduler, type RunningScheduler } from "./start-scheduler.ts";
 
 export { startScheduler, type RunningScheduler, type StartSchedulerDeps } from "./start-scheduler.ts";
 
 async function main(): Promise<void> {
   const config: Config = loadConfigOrExit(process.env);
   const log = createLogger("scheduler", config.logLevel);
+  // Signal handlers first: the OS applies the default action (exit 143) to a signal that arrives
+  // before a listener exists. One that arrives while the scheduler is starting waits for the start
+  // to finish, then closes it cleanly.
+  let starting: Promise<RunningScheduler> | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    Promise.resolve(starting)
+      .then((running) => running?.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          log.error("shutdown failed", { error: e });
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+
   const driver = await createNodeDriver(config, { logger: log });
   const why =
     config.nodeDriver !== "auto"
@@ -22,22 +44,12 @@ async function main(): Promise<void> {
         ? "auto: a Docker engine answers and has the node image"
         : `auto: no Docker engine answers, or it lacks ${config.nodeImage} (npm run node:image builds it)`;
   log.info(`node driver: ${driver.kind} (${why})`, { image: config.nodeImage, hosts: config.dockerHosts });
-  const running = await startScheduler({ config, driver, log });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down`);
-    running.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error("shutdown failed", { error: e });
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  if (stopping) {
+    await driver.close();
+    return;
+  }
+  starting = startScheduler({ config, driver, log });
+  await starting;
 }
 
 if (import.meta.main) await main();

@@ -24,6 +24,24 @@ describe("scheduler main", () => {
     const t = testRedis("main");
     afterAll(() => t.cleanup());
 
+    test("a SIGTERM while it is still starting waits for the start, then shuts down cleanly (exit 0, not 143)", async () => {
+      const p = run({ REDIS_URL, REDIS_PREFIX: t.prefix, NODE_DRIVER: "process", SCHEDULER_METRICS_PORT: "0", DATA_DIR: `/tmp/${t.prefix}` });
+      try {
+        // "node driver: ..." is logged just before start-up begins.
+        const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+        let out = "";
+        await waitFor(async () => {
+          const { value, done } = await reader.read();
+          if (value) out += new TextDecoder().decode(value);
+          return done || out.includes("node driver:");
+        }, 10_000, "the driver line");
+        p.kill("SIGTERM");
+        expect(await p.exited).toBe(0);
+      } finally {
+        if (p.exitCode === null) p.kill("SIGKILL");
+      }
+    }, 30_000);
+
     test("serves /metrics, logs the driver it chose, and stops on SIGTERM with exit 0", async () => {
       const port = freePort();
       const p = run({ REDIS_URL, REDIS_PREFIX: t.prefix, NODE_DRIVER: "process", SCHEDULER_METRICS_PORT: String(port), DATA_DIR: `/tmp/${t.prefix}` });
@@ -34,7 +52,11 @@ describe("scheduler main", () => {
         }, 10_000, "metrics endpoint", 100);
         expect(body).toContain("fleetgate_scheduler_nodes");
         // The job schedulers are installed (BullMQ v6 job schedulers, not repeatable jobs).
-        const schedulers = await t.redis.keys(`${t.prefix}:bull:*:repeat*`);
+        // Installed at start-up, possibly a moment after /metrics answers: wait for them.
+        const schedulers = await waitFor(async () => {
+          const k = await t.redis.keys(`${t.prefix}:bull:*:repeat*`);
+          return k.length > 0 ? k : undefined;
+        }, 10_000, "job schedulers installed", 50);
         expect(schedulers.length).toBeGreaterThan(0);
         p.kill("SIGTERM");
         expect(await p.exited).toBe(0);

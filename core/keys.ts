@@ -14,6 +14,7 @@ export interface Keys {
   nodeRooms(nodeId: string): string; // set of room codes placed on the node
   nodeActivity(nodeId: string): string; // string: last player activity (ms)
   nodeSeats(nodeId: string): string; // set of player-session ids holding a seat on the node (join reservations)
+  nodeRoomSeats(nodeId: string): string; // hash room code -> player seats the room takes on the node (its maxPlayers, at most the capacity)
   readonly nodeSeq: string; // counter for node ids
   readonly ports: string; // hash port -> nodeId (process driver / host networking allocation)
 
@@ -100,6 +101,7 @@ export function createKeys(prefix: string): Keys {
     nodes: `${p}nodes`,
     nodeRooms: (id: string) => `${p}node:${safe("node id", id)}:rooms`,
     nodeSeats: (id: string) => `${p}node:${safe("node id", id)}:seats`,
+    nodeRoomSeats: (id: string) => `${p}node:${safe("node id", id)}:room-seats`,
     nodeActivity: (id: string) => `${p}node:${safe("node id", id)}:activity`,
     nodeSeq: `${p}seq:node`,
     ports: `${p}ports`,

@@ -127,7 +127,7 @@ return 1
 `;
 
 /**
- * KEYS[1] node hash, KEYS[2] nodes set, KEYS[3] channel, KEYS[4] node rooms, KEYS[5] activity, KEYS[6] node seats;
+ * KEYS[1] node hash, KEYS[2] nodes set, KEYS[3] channel, KEYS[4] node rooms, KEYS[5] activity, KEYS[6] node seats, KEYS[7] node room seats;
  * ARGV[1] id, ARGV[2] now, ARGV[3] reason, ARGV[4] expected state ("" any), ARGV[5] expected stateChangedAt ("" any)
  */
 const REMOVE_LUA = `
@@ -138,7 +138,7 @@ if st and ARGV[4] ~= '' then
 end
 local existed = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 if existed == 1 then
   redis.call('PUBLISH', KEYS[3], cjson.encode({type='node', nodeId=ARGV[1], from=st, at=tonumber(ARGV[2]), reason=ARGV[3]}))
 end
@@ -241,13 +241,14 @@ export class RedisNodeRegistry implements NodeRegistry {
   async remove(nodeId: string, now: number, reason = "deleted", expect?: RemoveExpectation): Promise<boolean> {
     const r = await this.redis.eval(
       REMOVE_LUA,
-      6,
+      7,
       this.keys.node(nodeId),
       this.keys.nodes,
       this.keys.nodeEventsChannel,
       this.keys.nodeRooms(nodeId),
       this.keys.nodeActivity(nodeId),
       this.keys.nodeSeats(nodeId),
+      this.keys.nodeRoomSeats(nodeId),
       nodeId,
       String(now),
       reason,

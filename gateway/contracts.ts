@@ -56,7 +56,7 @@ export async function requireAdmin(auth: Authenticator, request: Request): Promi
 /** Room → node placement (consistent hashing with bounded load; never moves a live room). */
 export interface Placement {
   /** The node that owns the room, placing the room if it is new. Throws AppError 503 NO_CAPACITY. */
-  placeRoom(roomCode: string, opts: { region?: string; now: number }): Promise<NodeRecord>;
+  placeRoom(roomCode: string, opts: { region?: string; now: number; seats?: number }): Promise<NodeRecord>;
   /** The node that owns the room, without placing it. */
   nodeForRoom(roomCode: string): Promise<NodeRecord | undefined>;
   /** Forgets the room's placement (room closed). */
@@ -69,6 +69,8 @@ export type SeatDecision =
       ok: true;
       /** True when the room has a record and the player is seated in it: the relay reports presence (RoomPresence). */
       seated?: boolean;
+      /** The room's maxPlayers when it has a record: the player seats it takes on its node. */
+      roomSeats?: number;
     }
   | { ok: false; close: CloseCode; reason: string };
 

@@ -15,10 +15,14 @@ import { DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 
 /**
  * KEYS[1] room → node string
- * KEYS[2+3i], KEYS[3+3i], KEYS[4+3i]: node hash, node rooms set, node seats set of candidate i
- *   (in ring order)
+ * KEYS[2+4i], KEYS[3+4i], KEYS[4+4i], KEYS[5+4i]: node hash, node rooms set, node seats set, node
+ *   room-seats hash of candidate i (in ring order)
  * ARGV[1] room code, ARGV[2] load factor, ARGV[3] seat holder id ("" = place without a seat),
- * ARGV[4] stale node id the room may be taken from ("" = none), ARGV[5..] candidate ids
+ * ARGV[4] stale node id the room may be taken from ("" = none), ARGV[5] player seats the room takes
+ * (its maxPlayers; 1 for an ad-hoc room, 0 with a seat holder), ARGV[6..] candidate ids.
+ * A node takes the room while it holds fewer than maxRooms rooms and its session seats plus the
+ * seats of its rooms plus this room's (at most its capacity: one room per node with one server per
+ * match) fit its capacity — so N-player rooms never overfill a node of N × k players.
  * Returns {1, nodeId} placed; {0, nodeId} already placed (by someone else); {-1, ""} no capacity.
  */
 const PLACE_LUA = `
@@ -26,32 +30,38 @@ local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[4] then return {0, cur} end
 local factor = tonumber(ARGV[2])
 local seat = ARGV[3]
-local n = #ARGV - 4
+local want = tonumber(ARGV[5]) or 1
+local n = #ARGV - 5
 local elig = {}
 local total = 0
 for i = 1, n do
-  local nk = KEYS[2 + (i - 1) * 3]
+  local nk = KEYS[2 + (i - 1) * 4]
   local f = redis.call('HMGET', nk, 'state', 'maxRooms', 'capacity')
   if f[1] == 'ready' then
-    local rooms = redis.call('SCARD', KEYS[3 + (i - 1) * 3])
-    local cap = math.min(tonumber(f[2] or '0') or 0, tonumber(f[3] or '0') or 0)
-    local seats = redis.call('SCARD', KEYS[4 + (i - 1) * 3])
-    elig[#elig + 1] = {i = i, rooms = rooms, cap = cap, seats = seats, seatCap = tonumber(f[3] or '0') or 0}
+    local rooms = redis.call('SCARD', KEYS[3 + (i - 1) * 4])
+    local seatCap = tonumber(f[3] or '0') or 0
+    local used = redis.call('SCARD', KEYS[4 + (i - 1) * 4])
+    for _, v in ipairs(redis.call('HVALS', KEYS[5 + (i - 1) * 4])) do used = used + (tonumber(v) or 0) end
+    local w = math.min(want, seatCap)
+    if seat ~= '' then w = 1 end
+    elig[#elig + 1] = {i = i, rooms = rooms, maxRooms = tonumber(f[2] or '0') or 0, used = used, seatCap = seatCap, w = w}
     total = total + rooms
   end
 end
 if #elig == 0 then return {-1, ''} end
 local bound = math.ceil(factor * (total + 1) / #elig)
 for _, e in ipairs(elig) do
-  if e.rooms < e.cap and e.rooms < bound and (seat == '' or e.seats < e.seatCap) then
-    local id = ARGV[4 + e.i]
-    local nk = KEYS[2 + (e.i - 1) * 3]
+  if e.rooms < e.maxRooms and e.rooms < bound and e.w > 0 and e.used + e.w <= e.seatCap then
+    local id = ARGV[5 + e.i]
+    local nk = KEYS[2 + (e.i - 1) * 4]
     redis.call('SET', KEYS[1], id)
-    redis.call('SADD', KEYS[3 + (e.i - 1) * 3], ARGV[1])
+    redis.call('SADD', KEYS[3 + (e.i - 1) * 4], ARGV[1])
     redis.call('HSET', nk, 'rooms', e.rooms + 1)
     if seat ~= '' then
-      redis.call('SADD', KEYS[4 + (e.i - 1) * 3], seat)
+      redis.call('SADD', KEYS[4 + (e.i - 1) * 4], seat)
       redis.call('HINCRBY', nk, 'players', 1)
+    else
+      redis.call('HSET', KEYS[5 + (e.i - 1) * 4], ARGV[1], e.w)
     end
     return {1, id}
   end
@@ -60,13 +70,14 @@ return {-1, ''}
 `;
 
 /**
- * KEYS[1] room → node, KEYS[2] node rooms set, KEYS[3] node hash, KEYS[4] node seats set
- * ARGV[1] room code, ARGV[2] node id, ARGV[3] seat holder id ("" = none)
+ * KEYS[1] room → node, KEYS[2] node rooms set, KEYS[3] node hash, KEYS[4] node seats set,
+ * KEYS[5] node room-seats hash; ARGV[1] room code, ARGV[2] node id, ARGV[3] seat holder id ("" = none)
  * Forgets the room only if it is still placed on that node (compare-and-delete).
  */
 const RELEASE_LUA = `
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[2] then redis.call('DEL', KEYS[1]) end
+redis.call('HDEL', KEYS[5], ARGV[1])
 if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[3], 'rooms', redis.call('SCARD', KEYS[2]))
 end
@@ -100,8 +111,8 @@ export class RedisPlacement implements Placement {
     return id ? this.nodes.get(id) : undefined;
   }
 
-  async placeRoom(roomCode: string, opts: { region?: string; now: number }): Promise<NodeRecord> {
-    const placed = await this.place(roomCode, opts.region, "");
+  async placeRoom(roomCode: string, opts: { region?: string; now: number; seats?: number }): Promise<NodeRecord> {
+    const placed = await this.place(roomCode, opts.region, "", opts.seats ?? 1);
     if (!placed) throw noCapacity("no ready game server has room for a new room");
     return placed;
   }
@@ -111,7 +122,7 @@ export class RedisPlacement implements Placement {
    * sessions: MAX_PLAYERS_PER_SERVER bounds the seats). Undefined when no ready node has both.
    */
   async placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string): Promise<NodeRecord | undefined> {
-    return this.place(roomCode, region, seatHolder);
+    return this.place(roomCode, region, seatHolder, 1);
   }
 
   async releaseRoom(roomCode: string): Promise<void> {
@@ -124,7 +135,7 @@ export class RedisPlacement implements Placement {
     await releasePlacement(this.redis, this.keys, roomCode, nodeId, seatHolder);
   }
 
-  private async place(roomCode: string, region: string | undefined, seat: string): Promise<NodeRecord | undefined> {
+  private async place(roomCode: string, region: string | undefined, seat: string, seats: number): Promise<NodeRecord | undefined> {
     const roomKey = this.keys.roomNode(roomCode);
     // Existing placement: kept while its node lives (draining included), whatever the ring says now.
     let stale = "";
@@ -139,8 +150,8 @@ export class RedisPlacement implements Placement {
     if (candidates.length === 0) return undefined;
     const order = this.rings.get(candidates.map((n) => n.id)).order(roomCode);
     const keys: string[] = [roomKey];
-    for (const id of order) keys.push(this.keys.node(id), this.keys.nodeRooms(id), this.keys.nodeSeats(id));
-    const [status, nodeId] = (await this.redis.eval(PLACE_LUA, keys.length, ...keys, roomCode, String(this.factor), seat, stale, ...order)) as [number, string];
+    for (const id of order) keys.push(this.keys.node(id), this.keys.nodeRooms(id), this.keys.nodeSeats(id), this.keys.nodeRoomSeats(id));
+    const [status, nodeId] = (await this.redis.eval(PLACE_LUA, keys.length, ...keys, roomCode, String(this.factor), seat, stale, String(Math.max(1, Math.floor(seats))), ...order)) as [number, string];
     if (status === -1) return undefined;
     if (stale && status === 1) await this.release(roomCode, stale, "").catch(() => {});
     if (status === 0 && seat) return undefined; // someone else placed this (new, unique) room: not ours
@@ -155,5 +166,5 @@ export class RedisPlacement implements Placement {
  * scheduler's reap tick can release expired sessions without a gateway.
  */
 export async function releasePlacement(redis: Redis, keys: Keys, roomCode: string, nodeId: string, seatHolder: string): Promise<void> {
-  await redis.eval(RELEASE_LUA, 4, keys.roomNode(roomCode), keys.nodeRooms(nodeId), keys.node(nodeId), keys.nodeSeats(nodeId), roomCode, nodeId, seatHolder);
+  await redis.eval(RELEASE_LUA, 5, keys.roomNode(roomCode), keys.nodeRooms(nodeId), keys.node(nodeId), keys.nodeSeats(nodeId), keys.nodeRoomSeats(nodeId), roomCode, nodeId, seatHolder);
 }

@@ -30,10 +30,10 @@ export function createSeatChecker(deps: Pick<GatewayDeps, "redis" | "keys" | "cl
         if (s.visibility === "public" && s.count >= s.maxPlayers) return { ok: false, close: CloseCode.ROOM_FULL, reason: "room full" };
         return { ok: false, close: CloseCode.NOT_SEATED, reason: "not seated: join the room first" };
       }
-      if (s.visibility === "public") return { ok: true, seated: true };
+      if (s.visibility === "public") return { ok: true, seated: true, roomSeats: s.maxPlayers };
       const grant = await store.readSeatToken(seatToken, now);
       if (!grant || grant.room !== roomCode || grant.player !== playerId) return { ok: false, close: CloseCode.NOT_SEATED, reason: "seat token missing, expired or not yours" };
-      return { ok: true, seated: true };
+      return { ok: true, seated: true, roomSeats: s.maxPlayers };
     },
   };
 }

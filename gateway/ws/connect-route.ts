@@ -86,7 +86,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
         // Presence (the seat reaper) only for seats in rooms with a record; session rooms have their own heartbeats.
         tracked = seat.seated === true && !roomCode.startsWith(SESSION_ROOM_PREFIX);
-        node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined);
+        node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined, seat.roomSeats);
       } catch (err) {
         // Redis or the scheduler failing: a retryable close the client can read, not an HTTP 500.
         deps.log.warn("connect lookup failed", { roomCode, err });

@@ -17,13 +17,13 @@ const RECHECK_MS = 500;
 
 export type PlaceDeps = Pick<GatewayDeps, "placement" | "nodes" | "scheduler" | "redis" | "keys" | "clock" | "config" | "log">;
 
-export async function placeOrWait(deps: PlaceDeps, waiter: NodeChangeWaiter, roomCode: string, region: string | undefined): Promise<NodeRecord | undefined> {
+export async function placeOrWait(deps: PlaceDeps, waiter: NodeChangeWaiter, roomCode: string, region: string | undefined, seats?: number): Promise<NodeRecord | undefined> {
   const { clock, config } = deps;
   const deadline = clock.now() + config.joinWaitTimeoutMs;
   let asked = false;
   for (;;) {
     try {
-      const node = await deps.placement.placeRoom(roomCode, { region, now: clock.now() });
+      const node = await deps.placement.placeRoom(roomCode, { region, now: clock.now(), ...(seats ? { seats } : {}) });
       // A starting node (being woken) does not listen yet: wait for it to turn ready.
       if (node.state !== "starting") return node;
     } catch (err) {

@@ -80,6 +80,30 @@ describe.skipIf(!need("redis"))("RedisPlacement", () => {
     expect((await reg.get("node-0"))!.players).toBe(2);
   });
 
+  test("rooms take their seats: 8-player rooms on 32-player nodes fit 4 a node, never more; release frees them", async () => {
+    await fleet(2, 32);
+    const p = new RedisPlacement(tr.redis, tr.keys, reg);
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => p.placeRoom(`lobby-${i}`, { now: NOW, seats: 8 })));
+    expect(results.filter((r) => r.status === "fulfilled").length).toBe(8);
+    for (const id of ["node-0", "node-1"]) {
+      const seats = Object.values(await tr.redis.hgetall(tr.keys.nodeRoomSeats(id))).reduce((a, v) => a + Number(v), 0);
+      expect(seats).toBe(32);
+    }
+    // A session seat does not fit on a node full of rooms; releasing a room makes space for it.
+    expect(await p.placeRoomWithSeat("session-room", "s_holder_x")).toBeUndefined();
+    await p.releaseRoom("lobby-0");
+    expect(await p.placeRoomWithSeat("session-room", "s_holder_x")).toBeDefined();
+  });
+
+  test("with one server per match (capacity 1) a room of 8 takes its node whole", async () => {
+    await fleet(2, 1);
+    const p = new RedisPlacement(tr.redis, tr.keys, reg);
+    const a = await p.placeRoom("match-a", { now: NOW, seats: 8 });
+    const b = await p.placeRoom("match-b", { now: NOW, seats: 8 });
+    expect(a.id).not.toBe(b.id);
+    await expect(p.placeRoom("match-c", { now: NOW, seats: 8 })).rejects.toBeInstanceOf(AppError);
+  });
+
   test("a room whose node is gone is placed again; releaseRoom forgets it", async () => {
     await fleet(2);
     const p = new RedisPlacement(tr.redis, tr.keys, reg);

@@ -87,7 +87,7 @@ describe.skipIf(!need("redis"))("matchmaking tickets + matcher, real Redis", () 
       code ||= t.roomCode;
       expect(t.roomCode).toBe(code);
       expect(t.connectUrl).toBe(`ws://127.0.0.1:3999/v1/connect?room=${code}&seat=${t.seatToken}`);
-      expect(await seats.checkSeat(code, player, t.seatToken, clock.now())).toEqual({ ok: true, seated: true });
+      expect(await seats.checkSeat(code, player, t.seatToken, clock.now())).toMatchObject({ ok: true, seated: true });
       teams.push(t.team);
     }
     expect(teams.filter((t) => t === 0).length).toBe(4);
@@ -103,7 +103,7 @@ describe.skipIf(!need("redis"))("matchmaking tickets + matcher, real Redis", () 
     clock.advance(config.seatTokenTtlMs + 1);
     const again = (await call(app, "GET", `/v1/matchmaking/tickets/${ids.get("p3")}`, "p3")).body;
     expect(again.seatToken).not.toBe(firstToken);
-    expect(await seats.checkSeat(code, "p3", again.seatToken, clock.now())).toEqual({ ok: true, seated: true });
+    expect(await seats.checkSeat(code, "p3", again.seatToken, clock.now())).toMatchObject({ ok: true, seated: true });
   });
 
   test("partial room after FLUSH_WAIT, region fallback, expiry after TICKET_TTL", async () => {

@@ -1,6 +1,8 @@
 /**
  * In-memory placement with the same rule as RedisPlacement (ring order + bounded load, placements
- * kept while their node lives), for unit tests and single-process tools.
+ * kept while their node lives), for unit tests and single-process tools. One difference: every room
+ * counts as one seat here — `seats` (a room's maxPlayers) is weighed only by RedisPlacement, whose
+ * integration tests cover it.
  */
 import { noCapacity } from "../../core/errors.ts";
 import type { NodeRegistry } from "../../core/node-registry.ts";

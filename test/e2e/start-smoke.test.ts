@@ -12,7 +12,7 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import { deletePrefix, createRedis } from "../../core/redis.ts";
 import { fleetName } from "../../scheduler/drivers/create-driver.ts";
-import { REDIS_URL, freePort, hasDocker, need, waitFor } from "../support/services.ts";
+import { REDIS_URL, captureOutput, freePort, hasDocker, need, waitFor } from "../support/services.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 
@@ -21,7 +21,6 @@ describe.skipIf(!(need("redis") && need("haproxy")))("npm start, end to end thro
   const dataDir = mkdtempSync(join(tmpdir(), "fg-start-"));
   const ports = { api: freePort(), edge: freePort(), stats: freePort(), sched: freePort(), tpl: freePort(), nodes: 20000 + Math.floor(Math.random() * 20000) };
   let proc: ReturnType<typeof Bun.spawn> | undefined;
-  let out = "";
 
   afterAll(async () => {
     if (proc && proc.exitCode === null) {
@@ -64,22 +63,12 @@ describe.skipIf(!(need("redis") && need("haproxy")))("npm start, end to end thro
       stdout: "pipe",
       stderr: "pipe",
     });
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      const r = s.getReader();
-      const dec = new TextDecoder();
-      for (;;) {
-        const { done, value } = await r.read();
-        if (done) break;
-        out += dec.decode(value, { stream: true });
-      }
-    };
-    void pump(proc.stdout as ReadableStream<Uint8Array>);
-    void pump(proc.stderr as ReadableStream<Uint8Array>);
+    const captured = captureOutput(proc);
 
     const api = `http://127.0.0.1:${ports.api}`;
     const edge = `http://127.0.0.1:${ports.edge}`;
-    await waitFor(async () => (await fetch(`${api}/health`).catch(() => undefined))?.ok, 30_000, `the gateway (output so far: ${out.slice(-500)})`, 100);
-    expect(out).toContain(`node driver: ${hasDocker ? "docker" : "process"}`);
+    await waitFor(async () => (await fetch(`${api}/health`).catch(() => undefined))?.ok, 30_000, `the gateway (output so far: ${captured.output().slice(-500)})`, 100);
+    expect(captured.output()).toContain(`node driver: ${hasDocker ? "docker" : "process"}`);
     // The edge lists the gateway once the templater has seen its heartbeat.
     await waitFor(async () => (await fetch(`${edge}/health`).catch(() => undefined))?.ok, 15_000, "the gateway behind the HAProxy edge", 100);
     expect((await fetch(`http://127.0.0.1:${ports.stats}/stats`)).status).toBe(401);
@@ -109,7 +98,7 @@ describe.skipIf(!(need("redis") && need("haproxy")))("npm start, end to end thro
     proc.kill("SIGINT");
     const code = await Promise.race([proc.exited, Bun.sleep(30_000).then(() => "timeout")]);
     expect(code).toBe(0);
-    expect(out).toContain("[start] stopped");
+    expect(captured.output()).toContain("[start] stopped");
     // Nothing left: no gateway, no edge, no node.
     expect(await fetch(`${api}/health`).then(() => "up", () => "down")).toBe("down");
     expect(await fetch(`${edge}/health`).then(() => "up", () => "down")).toBe("down");

@@ -4,21 +4,11 @@
  * Bun could not take went through the relay's queue and its `drain`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect as tcpConnect, type Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { FrameParser, type FrameSink } from "../../gateway/ws/ws-frame.ts";
 import { startTestGateway, startTestNode, type TestGateway } from "../support/gateway-fixtures.ts";
+import { clientFrame, rawConnect } from "../support/raw-ws.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
-
-/** A masked binary client frame. */
-function clientFrame(payload: Buffer): Buffer {
-  const mask = randomBytes(4);
-  const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x82, 0x80 | len]) : Buffer.from([0x82, 0x80 | 126, len >> 8, len & 0xff]);
-  const body = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) body[i] = payload[i]! ^ mask[i & 3]!;
-  return Buffer.concat([head, mask, body]);
-}
 
 describe.skipIf(!need("redis"))("relay: a client that pauses within the buffer bound", () => {
   let tr: TestRedis;
@@ -38,7 +28,6 @@ describe.skipIf(!need("redis"))("relay: a client that pauses within the buffer b
     let sock: Socket | undefined;
     try {
       const token = await gw.token();
-      sock = tcpConnect(gw.port, "127.0.0.1");
       const received: Buffer[] = [];
       const problems: string[] = [];
       const parser = new FrameParser(2 * 1024 * 1024);
@@ -50,26 +39,9 @@ describe.skipIf(!need("redis"))("relay: a client that pauses within the buffer b
         closeFrame: (c, r) => problems.push(`close ${c} ${r}`),
         violation: (c, r) => problems.push(`violation ${c} ${r}`),
       };
-      let handshake = "";
-      await new Promise<void>((resolve, reject) => {
-        sock!.once("error", reject);
-        sock!.on("data", (c: Buffer) => {
-          if (!handshake.includes("\r\n\r\n")) {
-            handshake += c.toString("latin1");
-            const end = handshake.indexOf("\r\n\r\n");
-            if (end >= 0) {
-              const rest = Buffer.from(handshake.slice(end + 4), "latin1");
-              if (rest.length) parser.push(rest, sink);
-              resolve();
-            }
-          } else parser.push(c, sink);
-        });
-        sock!.write(
-          `GET /v1/connect?room=bp-pause-client HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: bearer, ${token}\r\n\r\n`,
-        );
-      });
-      expect(handshake.startsWith("HTTP/1.1 101")).toBe(true);
+      const raw = await rawConnect(gw.port, "bp-pause-client", token, (c) => parser.push(c, sink));
+      sock = raw.socket;
+      expect(raw.handshake.startsWith("HTTP/1.1 101")).toBe(true);
       await waitFor(() => node.server.health().players === 1, 2000, "upstream open");
       sock.pause(); // stop reading: kernel buffers fill, then Bun's, then the relay's queue
       const hub = gw.app.decorator.gateway.hub;

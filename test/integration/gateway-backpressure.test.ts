@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ServerWebSocket } from "bun";
-import { connect as tcpConnect, type Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { closedWithin, openSocket, startTestGateway, startTestNode, type TestGateway } from "../support/gateway-fixtures.ts";
 import { makeNode } from "../support/nodes.ts";
+import { clientFrame, rawConnect } from "../support/raw-ws.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 /** A node that accepts one room socket and does not read it until told to. */
@@ -35,16 +35,6 @@ function startStubbornNode() {
     },
   });
   return { server, received, resume: () => sock?.resume(), stop: () => server.stop(true) };
-}
-
-/** Minimal masked client frame (binary). */
-function clientFrame(payload: Buffer): Buffer {
-  const mask = randomBytes(4);
-  const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x82, 0x80 | len]) : len < 65536 ? Buffer.from([0x82, 0x80 | 126, len >> 8, len & 0xff]) : Buffer.concat([Buffer.from([0x82, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
-  const body = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) body[i] = payload[i]! ^ mask[i & 3]!;
-  return Buffer.concat([head, mask, body]);
 }
 
 /** The close code in a stream of server frames, if a close frame is in it. */
@@ -110,28 +100,10 @@ describe.skipIf(!need("redis"))("relay backpressure and limits", () => {
     let sock: Socket | undefined;
     try {
       const token = await gw.token();
-      sock = tcpConnect(gw.port, "127.0.0.1");
       const chunks: Buffer[] = [];
-      let handshake = "";
-      await new Promise<void>((resolve, reject) => {
-        sock!.once("error", reject);
-        sock!.on("data", (c: Buffer) => {
-          if (!handshake.includes("\r\n\r\n")) {
-            handshake += c.toString("latin1");
-            const end = handshake.indexOf("\r\n\r\n");
-            if (end >= 0) {
-              const rest = Buffer.from(handshake.slice(end + 4), "latin1");
-              if (rest.length) chunks.push(rest);
-              resolve();
-            }
-          } else chunks.push(c);
-        });
-        sock!.write(
-          `GET /v1/connect?room=bp-slow-client HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: bearer, ${token}\r\n\r\n`,
-        );
-      });
-      expect(handshake.startsWith("HTTP/1.1 101")).toBe(true);
+      const raw = await rawConnect(gw.port, "bp-slow-client", token, (c) => void chunks.push(c));
+      sock = raw.socket;
+      expect(raw.handshake.startsWith("HTTP/1.1 101")).toBe(true);
       sock.pause(); // stop reading: the kernel buffers fill, then the gateway's queue
       await waitFor(() => node.server.health().players === 1, 2000, "upstream open");
       const payload = Buffer.alloc(32 * 1024, 7);

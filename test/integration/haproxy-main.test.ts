@@ -12,7 +12,7 @@ import { HaproxyControl } from "../../haproxy/control.ts";
 import { edgePaths } from "../../haproxy/render.ts";
 import { statsPasswordFile } from "../../haproxy/stats-password.ts";
 import { fetchStats, pidAlive, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
-import { REDIS_URL, freePort, need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
+import { REDIS_URL, captureOutput, freePort, need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const BUN = process.execPath;
@@ -24,19 +24,7 @@ interface Run {
 
 function runTemplater(env: Record<string, string>): Run {
   const proc = Bun.spawn([BUN, "haproxy/main.ts"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    const r = s.getReader();
-    for (;;) {
-      const { done, value } = await r.read();
-      if (done) break;
-      out += dec.decode(value, { stream: true });
-    }
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
-  return { proc, output: () => out };
+  return { proc, output: captureOutput(proc).output };
 }
 
 test("exits with a clear message when haproxy is not installed", async () => {

@@ -82,3 +82,23 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, wh
     await Bun.sleep(everyMs);
   }
 }
+
+/**
+ * Collects a child process's stdout and stderr as they arrive; `output()` is everything so far.
+ * (Reading both streams keeps a chatty child from blocking on a full pipe.)
+ */
+export function captureOutput(proc: { stdout: unknown; stderr: unknown }): { output: () => string } {
+  let out = "";
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    const r = s.getReader();
+    for (;;) {
+      const { done, value } = await r.read();
+      if (done) break;
+      out += dec.decode(value, { stream: true });
+    }
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>);
+  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  return { output: () => out };
+}

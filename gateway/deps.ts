@@ -2,26 +2,14 @@
  * Everything the gateway's features need, built in gateway/main.ts (or a test) and passed in.
  * No feature opens a connection or reads the environment at import time.
  */
-import type { Config } from "../core/config.ts";
-import type { Clock } from "../core/clock.ts";
 import type { GatewayRegistry } from "../core/gateway-registry.ts";
-import type { Keys } from "../core/keys.ts";
-import type { Logger } from "../core/log.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { NodeRegistry } from "../core/node-registry.ts";
-import type { Redis } from "../core/redis.ts";
 import type { SchedulerClient, SchedulerQueues } from "../scheduler/queues.ts";
+import type { BaseDeps } from "../core/deps.ts";
 import type { Authenticator, Placement, RoomPresence, SeatChecker, TokenSigner } from "./contracts.ts";
 
-export interface GatewayDeps {
-  config: Config;
-  keys: Keys;
-  /** Shared command connection. */
-  redis: Redis;
-  /** Makes a new connection (subscribers, BullMQ); the caller closes it. */
-  newRedis: () => Redis;
-  clock: Clock;
-  log: Logger;
+export interface GatewayDeps extends BaseDeps {
   metrics: MetricsRegistry;
   nodes: NodeRegistry;
   gateways: GatewayRegistry;

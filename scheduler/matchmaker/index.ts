@@ -9,21 +9,13 @@
 import { Queue, Worker } from "bullmq";
 import type { Config } from "../../core/config.ts";
 import type { Clock } from "../../core/clock.ts";
-import type { Keys } from "../../core/keys.ts";
-import type { Logger } from "../../core/log.ts";
+import type { BaseDeps } from "../../core/deps.ts";
 import type { MetricsRegistry } from "../../core/metrics.ts";
-import type { Redis } from "../../core/redis.ts";
 import type { MatchPolicy } from "./match.ts";
 import { runMatchPass, type MatchPassResult } from "./match-pass.ts";
 import { TicketStore } from "./ticket-store.ts";
 
-export interface MatchmakerDeps {
-  config: Config;
-  keys: Keys;
-  redis: Redis;
-  newRedis: () => Redis;
-  clock: Clock;
-  log: Logger;
+export interface MatchmakerDeps extends BaseDeps {
   /** Called after every tick with what it did (tests, the benchmark, metrics). */
   onTick?: (result: MatchPassResult, worker: string) => void;
   /** A name for this worker in logs and `onTick`. Default: `matchmaker`. */

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { RoomMode } from "../../core/config.ts";
 import type { NodeDriver, NodeHandle, NodeSpec } from "../../scheduler/drivers/driver.ts";
 import { connectPlayer, freeLoopbackPort, frameBytes, getHealth, upgradeStatus, waitHealth, type TestPlayer } from "./node-harness.ts";
+import { waitFor } from "./services.ts";
 
 /** How {@link runDriverConformance} runs against one driver. */
 export interface DriverConformanceOptions {
@@ -151,6 +152,9 @@ export function runDriverConformance(name: string, makeDriver: () => NodeDriver 
         expect(await upgradeStatus(h, "/rooms/abcd", { token: TOKEN, playerName: "p" })).toBe(400);
         expect(await upgradeStatus(h, "/rooms/abcd", { token: TOKEN, playerId: "p", playerName: "p" })).toBe(101);
         await expect(connectPlayer(h, "abcd", { token: "nope", playerId: "p" })).rejects.toThrow();
+        // The accepted probe (101) above is closed by the client; the node counts it until the
+        // close reaches it, so wait for that rather than read the count at once.
+        await waitFor(async () => (await getHealth(h))?.players === 0, 3000, "the accepted probe's seat back");
         expect((await getHealth(h))?.players).toBe(0);
       },
       timeout,

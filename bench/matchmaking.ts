@@ -14,7 +14,7 @@ import { createKeys } from "../core/keys.ts";
 import { silentLogger } from "../core/log.ts";
 import { createRedis, deletePrefix, type Redis } from "../core/redis.ts";
 import { startMatchmaker } from "../scheduler/matchmaker/index.ts";
-import { TicketStore } from "../scheduler/matchmaker/ticket-store.ts";
+import { TicketStore } from "../model/tickets/ticket-store.ts";
 
 const env = process.env;
 const baseConfig = loadConfig(env);

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../core/config.ts";
 import { createKeys } from "../core/keys.ts";
-import { RedisNodeRegistry } from "../core/node-registry.ts";
+import { RedisNodeRegistry } from "../model/node-registry.ts";
 import { createRedis } from "../core/redis.ts";
 import { JwtAuthenticator } from "../gateway/auth/jwt.ts";
 import type { LoadPhase, LoadResult } from "./relay-loadgen.ts";

@@ -49,3 +49,15 @@ export const CloseCode = Object.freeze({
   RATE_LIMITED: 4029,
 } as const);
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** A node driver failed (Docker engine, process spawn). */
+export class DriverError extends Error {
+  constructor(
+    message: string,
+    /** false: retrying cannot help (bad image, bad config). */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = "DriverError";
+  }
+}

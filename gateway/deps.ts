@@ -2,10 +2,10 @@
  * Everything the gateway's features need, built in gateway/main.ts (or a test) and passed in.
  * No feature opens a connection or reads the environment at import time.
  */
-import type { GatewayRegistry } from "../core/gateway-registry.ts";
+import type { GatewayRegistry } from "../model/gateway-registry.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
-import type { NodeRegistry } from "../core/node-registry.ts";
-import type { SchedulerClient, SchedulerQueues } from "../scheduler/queues.ts";
+import type { NodeRegistry } from "../model/node-registry.ts";
+import type { SchedulerClient, SchedulerQueues } from "../model/jobs.ts";
 import type { BaseDeps } from "../core/deps.ts";
 import type { Authenticator, Placement, RoomPresence, SeatChecker, TokenSigner } from "./contracts.ts";
 

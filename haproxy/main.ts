@@ -6,11 +6,11 @@
 import { resolve } from "node:path";
 import { realClock } from "../core/clock.ts";
 import { loadConfigOrExit, type Config } from "../core/config.ts";
-import { GatewayRegistry } from "../core/gateway-registry.ts";
+import { GatewayRegistry } from "../model/gateway-registry.ts";
 import { createKeys } from "../core/keys.ts";
 import { createLogger } from "../core/log.ts";
 import { MetricsRegistry } from "../core/metrics.ts";
-import { RedisNodeRegistry } from "../core/node-registry.ts";
+import { RedisNodeRegistry } from "../model/node-registry.ts";
 import { createRedis, redisAnswers } from "../core/redis.ts";
 import { HaproxyControl } from "./control.ts";
 import { EdgeSettingsError } from "./render.ts";

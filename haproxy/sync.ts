@@ -14,16 +14,16 @@
  */
 import type { Clock, TimerHandle } from "../core/clock.ts";
 import type { Config } from "../core/config.ts";
-import type { GatewayRegistry } from "../core/gateway-registry.ts";
+import type { GatewayRegistry } from "../model/gateway-registry.ts";
 import type { Keys } from "../core/keys.ts";
 import type { Logger } from "../core/log.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
-import type { NodeRegistry } from "../core/node-registry.ts";
+import type { NodeRegistry } from "../model/node-registry.ts";
 import type { Redis } from "../core/redis.ts";
 import type { NodeEvent } from "../core/types.ts";
 import { HaproxyControl, type ApplyResult, type EdgeControl } from "./control.ts";
 import { adminStateOf } from "./master-cli.ts";
-import type { TemplaterEvent } from "./events.ts";
+import type { TemplaterEvent } from "../model/templater-events.ts";
 import { templaterMetrics } from "./metrics.ts";
 import { ReloadDebouncer } from "./reload-debouncer.ts";
 import { DEFAULT_TEMPLATES, edgeSettings, nodeAdminState, render, type EdgeSettings, type EdgeTemplates, type RenderResult, type ServerAdminState } from "./render.ts";

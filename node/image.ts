@@ -11,7 +11,7 @@
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type Docker from "dockerode";
-import { dockerFromUrl, dockerStatus, readJsonLines } from "../scheduler/drivers/docker-connect.ts";
+import { dockerFromUrl, dockerStatus, readJsonLines } from "../core/docker-connect.ts";
 
 export const DEFAULT_NODE_IMAGE = "fleetgate-node:latest";
 /** Label holding the hash of the image's inputs (skip-rebuild key). */

@@ -3,11 +3,11 @@
  * `summarizeCapacity` — the same function behind `/v1/capacity` — so both always agree.
  */
 import type { Keys } from "../../core/keys.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import { publicNode, type PublicNode } from "../../core/types.ts";
-import { parseTemplaterEvent, type TemplaterEvent } from "../../haproxy/events.ts";
-import type { SchedulerClient } from "../../scheduler/queues.ts";
+import { parseTemplaterEvent, type TemplaterEvent } from "../../model/templater-events.ts";
+import type { SchedulerClient } from "../../model/jobs.ts";
 import { summarizeCapacity, type CapacitySnapshot } from "../ops/capacity.ts";
 
 /** A scaling decision as the scheduler writes it to keys.scaleEvents. */

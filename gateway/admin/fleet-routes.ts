@@ -9,7 +9,7 @@
  */
 import { Elysia } from "elysia";
 import { AppError, badRequest, conflict, notFound } from "../../core/errors.ts";
-import { ScaleStateStore } from "../../scheduler/fleet/scale-state.ts";
+import { ScaleStateStore } from "../../model/scale-state.ts";
 import { requireAdmin } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
 

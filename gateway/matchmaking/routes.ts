@@ -14,8 +14,8 @@
  */
 import { Elysia } from "elysia";
 import { badRequest } from "../../core/errors.ts";
-import { RoomStore } from "../rooms/room-store.ts";
-import { TicketStore } from "../../scheduler/matchmaker/ticket-store.ts";
+import { RoomStore } from "../../model/rooms/room-store.ts";
+import { TicketStore } from "../../model/tickets/ticket-store.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { bodyObject, connectUrl, errorResponse, NAME_RE, optNumber, optString, reqString, requirePlayer } from "../rooms/http.ts";
 

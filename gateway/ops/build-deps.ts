@@ -7,18 +7,18 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { realClock, type Clock } from "../../core/clock.ts";
 import type { Config } from "../../core/config.ts";
-import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { GatewayRegistry } from "../../model/gateway-registry.ts";
 import { createKeys } from "../../core/keys.ts";
 import { createLogger, type Logger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
-import { RedisNodeRegistry } from "../../core/node-registry.ts";
+import { RedisNodeRegistry } from "../../model/node-registry.ts";
 import { createRedis } from "../../core/redis.ts";
-import { createQueues, createSchedulerClient } from "../../scheduler/queues.ts";
+import { createQueues, createSchedulerClient } from "../../model/jobs.ts";
 import { JwtAuthenticator, jwtKeysFromConfig } from "../auth/jwt.ts";
 import type { GatewayDeps } from "../deps.ts";
-import { RedisPlacement } from "../placement/redis-placement.ts";
-import { createSeatChecker } from "../rooms/seats.ts";
-import { createRoomPresence } from "../rooms/presence.ts";
+import { RedisPlacement } from "../../model/placement/redis-placement.ts";
+import { createSeatChecker } from "../../model/rooms/seat-check.ts";
+import { createRoomPresence } from "../../model/rooms/presence.ts";
 
 export interface BuiltDeps {
   deps: GatewayDeps;

@@ -2,9 +2,9 @@
  * The capacity snapshot: one function, so `/v1/capacity`, the dashboard and metrics show the same
  * numbers.
  */
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import { NODE_STATES, type NodeRecord, type NodeState } from "../../core/types.ts";
-import type { SchedulerClient } from "../../scheduler/queues.ts";
+import type { SchedulerClient } from "../../model/jobs.ts";
 
 export interface CapacitySnapshot {
   /** Players seated on live nodes. */

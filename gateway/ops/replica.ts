@@ -4,7 +4,7 @@
  * shutdown, so HAProxy's `backend gateways` lists exactly the live replicas.
  */
 import type { Clock, TimerHandle } from "../../core/clock.ts";
-import type { GatewayRegistry } from "../../core/gateway-registry.ts";
+import type { GatewayRegistry } from "../../model/gateway-registry.ts";
 import type { Logger } from "../../core/log.ts";
 import type { GatewayRecord } from "../../core/types.ts";
 

@@ -11,13 +11,13 @@ import { noCapacity } from "../../core/errors.ts";
 import type { Keys } from "../../core/keys.ts";
 import type { Logger } from "../../core/log.ts";
 import type { Counter, Histogram, MetricsRegistry } from "../../core/metrics.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { NodeRecord } from "../../core/types.ts";
-import type { SchedulerClient } from "../../scheduler/queues.ts";
-import type { RedisPlacement } from "../placement/redis-placement.ts";
+import type { SchedulerClient } from "../../model/jobs.ts";
+import type { RedisPlacement } from "../../model/placement/redis-placement.ts";
 import type { NodeChangeWaiter } from "./node-events.ts";
-import type { SessionStore, StoredSession } from "./session-store.ts";
+import type { SessionStore, StoredSession } from "../../model/sessions/session-store.ts";
 
 /** Room codes of player sessions start with this; only the session's player may connect to one. */
 export const SESSION_ROOM_PREFIX = "s-";

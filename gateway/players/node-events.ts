@@ -4,7 +4,7 @@
  * subscription per gateway, opened on first use, shared by every waiter.
  */
 import type { Clock } from "../../core/clock.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { NodeEvent } from "../../core/types.ts";
 
 export class NodeChangeWaiter {

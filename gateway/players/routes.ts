@@ -4,7 +4,7 @@ import { badRequest, notFound } from "../../core/errors.ts";
 import { requireClaims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
 import type { JoinService } from "./join.ts";
-import type { SessionStore } from "./session-store.ts";
+import type { SessionStore } from "../../model/sessions/session-store.ts";
 
 const NAME_PATTERN = "^[A-Za-z0-9_-]{1,32}$";
 

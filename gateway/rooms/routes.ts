@@ -22,7 +22,7 @@ import type { RoomEvent } from "../../core/types.ts";
 import type { Claims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { bodyObject, connectUrl, errorResponse, NAME_RE, optInt, optObject, optString, PLAYER_ID_RE, reqString, requirePlayer } from "./http.ts";
-import { assertRoomCode, RoomStore, roomView, type PasswordCheck, type RoomRecord } from "./room-store.ts";
+import { assertRoomCode, RoomStore, roomView, type PasswordCheck, type RoomRecord } from "../../model/rooms/room-store.ts";
 
 export type RoomsDeps = Pick<GatewayDeps, "redis" | "keys" | "clock" | "config" | "auth" | "placement" | "log">;
 

@@ -14,11 +14,11 @@ import type { GatewayDeps } from "../deps.ts";
 import { clientAddress, FixedWindowLimiter } from "../ops/rate-limit.ts";
 import { SESSION_ROOM_PREFIX } from "../players/join.ts";
 import type { NodeChangeWaiter } from "../players/node-events.ts";
-import type { SessionStore } from "../players/session-store.ts";
+import type { SessionStore } from "../../model/sessions/session-store.ts";
 import type { RelayHub } from "./hub.ts";
 import { placeOrWait } from "./place-or-wait.ts";
 import { isHeaderSafeId, newRelayState, type RelayState } from "./relay.ts";
-import { parseRoomCode } from "./room-code.ts";
+import { parseRoomCode } from "../../core/room-code.ts";
 
 /** The token of a WebSocket request: `Sec-WebSocket-Protocol: bearer, <jwt>` or `?token=`. */
 export function wsToken(request: Request, query: URLSearchParams): { token: string | undefined; viaProtocol: boolean } {

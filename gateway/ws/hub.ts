@@ -10,7 +10,7 @@ import { CloseCode } from "../../core/errors.ts";
 import type { Keys } from "../../core/keys.ts";
 import type { Logger } from "../../core/log.ts";
 import type { Counter, Gauge, MetricsRegistry } from "../../core/metrics.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomEvent } from "../../core/types.ts";
 import type { RoomPresence } from "../contracts.ts";

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { Config } from "../../core/config.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
-import { dockerFromUrl } from "./docker-connect.ts";
+import { dockerFromUrl } from "../../core/docker-connect.ts";
 import { DockerDriver } from "./docker-driver.ts";
 import type { NodeDriver } from "./driver.ts";
 import { ProcessDriver } from "./process-driver.ts";

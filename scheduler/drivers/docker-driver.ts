@@ -14,7 +14,7 @@ import type Docker from "dockerode";
 import { realClock, type Clock } from "../../core/clock.ts";
 import type { DockerNetworkMode } from "../../core/config.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
-import { dockerFromUrl, dockerStatus } from "./docker-connect.ts";
+import { dockerFromUrl, dockerStatus } from "../../core/docker-connect.ts";
 import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
 import { KeyedLock } from "../../core/keyed-lock.ts";
 

@@ -75,13 +75,4 @@ export function stopGraceMs(drainSeconds: number, marginMs = 1000): number {
   return Math.ceil(drainSeconds * 1000) + NODE_CLOSE_GRACE_MS + marginMs;
 }
 
-export class DriverError extends Error {
-  constructor(
-    message: string,
-    /** false: retrying cannot help (bad image, bad config). */
-    readonly retryable: boolean,
-  ) {
-    super(message);
-    this.name = "DriverError";
-  }
-}
+export { DriverError } from "../../core/errors.ts";

@@ -17,7 +17,7 @@ import { UnrecoverableError } from "bullmq";
 import type { Clock } from "../../core/clock.ts";
 import type { Config } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
-import { InvalidTransitionError, NodeNotFoundError, type NodeRegistry } from "../../core/node-registry.ts";
+import { InvalidTransitionError, NodeNotFoundError, type NodeRegistry } from "../../model/node-registry.ts";
 import type { NodeRecord, NodeState } from "../../core/types.ts";
 import { DriverError, stopGraceMs, type NodeDriver, type NodeSpec } from "../drivers/driver.ts";
 import type { HealthProbe } from "./health-probe.ts";

@@ -9,7 +9,7 @@
  */
 import type { Keys } from "../../core/keys.ts";
 import type { Redis } from "../../core/redis.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import { LIVE_STATES } from "../policy/fleet-counts.ts";
 
 export type Reservation =

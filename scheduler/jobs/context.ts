@@ -5,14 +5,14 @@
 import type { Clock } from "../../core/clock.ts";
 import type { Config } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { DrainJob, NodeRecord, ScaleUpJob } from "../../core/types.ts";
 import type { NodeDriver } from "../drivers/driver.ts";
 import type { NodeLifecycle } from "../fleet/node-lifecycle.ts";
 import type { PortAllocator } from "../fleet/ports.ts";
-import type { ScaleEvent, ScaleState } from "../fleet/scale-state.ts";
+import type { ScaleEvent, ScaleState } from "../../model/scale-state.ts";
 import type { SchedulerMetrics } from "../metrics.ts";
-import type { ReapNodeJob } from "../queues.ts";
+import type { ReapNodeJob } from "../../model/jobs.ts";
 
 /** The part of a BullMQ Job a processor uses (a real Job satisfies it). */
 export interface JobContext<T> {

@@ -5,7 +5,7 @@
  * replacement when a serving node is lost. The gateway sees the `unhealthy` event and closes that
  * node's players with 4009.
  */
-import { InvalidTransitionError, NodeNotFoundError } from "../../core/node-registry.ts";
+import { InvalidTransitionError, NodeNotFoundError } from "../../model/node-registry.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import { httpHealthProbe, type HealthProbe } from "../fleet/health-probe.ts";
 import { CHECKED_STATES, healthVerdict, staleNodes, type HealthVerdict } from "../policy/liveness.ts";

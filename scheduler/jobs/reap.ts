@@ -12,7 +12,7 @@ import { UnrecoverableError } from "bullmq";
 import type { ReapJob } from "../../core/types.ts";
 import { activityBase } from "../policy/desired-nodes.ts";
 import { reapPlan, type ReapAction } from "../policy/reap-plan.ts";
-import { isReapNodeJob } from "../queues.ts";
+import { isReapNodeJob } from "../../model/jobs.ts";
 import { readFleetSnapshot } from "./autoscale.ts";
 import type { JobContext, SchedulerContext } from "./context.ts";
 

@@ -11,9 +11,9 @@ import type { Config } from "../../core/config.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { BaseDeps } from "../../core/deps.ts";
 import type { MetricsRegistry } from "../../core/metrics.ts";
-import type { MatchPolicy } from "./match.ts";
+import type { MatchPolicy } from "../../model/tickets/match-plan.ts";
 import { runMatchPass, type MatchPassResult } from "./match-pass.ts";
-import { TicketStore } from "./ticket-store.ts";
+import { TicketStore } from "../../model/tickets/ticket-store.ts";
 
 export interface MatchmakerDeps extends BaseDeps {
   /** Called after every tick with what it did (tests, the benchmark, metrics). */

@@ -3,9 +3,9 @@
  * in Redis. Safe to run in any number of workers at once: a claim is all-or-nothing in Lua, so a
  * ticket another worker took makes this worker's claim for that match write nothing.
  */
-import type { MatchPolicy, PlannedMatch, QueuedTicket } from "./match.ts";
-import { planMatches } from "./match.ts";
-import type { TicketStore } from "./ticket-store.ts";
+import type { MatchPolicy, PlannedMatch, QueuedTicket } from "../../model/tickets/match-plan.ts";
+import { planMatches } from "../../model/tickets/match-plan.ts";
+import type { TicketStore } from "../../model/tickets/ticket-store.ts";
 
 export interface MatchPassResult {
   /** Rooms created by this pass. */

@@ -3,7 +3,7 @@
  * have not been seen for too long (the checker itself may have missed them).
  */
 import type { Config } from "../../core/config.ts";
-import type { NodePatch } from "../../core/node-registry.ts";
+import type { NodePatch } from "../../model/node-registry.ts";
 import type { NodeRecord, NodeState } from "../../core/types.ts";
 
 export type HealthConfig = Pick<Config, "healthCheckIntervalMs" | "healthCheckFailures" | "healthCheckTimeoutMs">;

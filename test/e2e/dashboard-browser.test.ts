@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import type { TemplaterEvent } from "../../haproxy/events.ts";
+import type { TemplaterEvent } from "../../model/templater-events.ts";
 import { makeNode } from "../support/nodes.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
 import { IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { realClock } from "../../core/clock.ts";
 import { silentLogger } from "../../core/log.ts";
 import { startReplicaHeartbeat, type ReplicaPresence } from "../../gateway/ops/replica.ts";
-import { sweepAbsentSeats } from "../../gateway/rooms/seat-reaper.ts";
+import { sweepAbsentSeats } from "../../model/rooms/seat-reaper.ts";
 import { openSocket, startTestGateway, startTestNode, type TestGateway, type TestNode, type TestSocket } from "../support/gateway-fixtures.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 

@@ -2,8 +2,8 @@
  * The gateway's HTTP API against real Redis: auth, player sessions, ops, errors, rate limits.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { jobIds } from "../../scheduler/queues.ts";
-import { sweepExpiredSessions } from "../../gateway/players/session-store.ts";
+import { jobIds } from "../../model/jobs.ts";
+import { sweepExpiredSessions } from "../../model/sessions/session-store.ts";
 import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { makeNode } from "../support/nodes.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";

@@ -1,8 +1,8 @@
 /** RedisPlacement against real Redis: the placement properties, and agreement under races. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { AppError } from "../../core/errors.ts";
-import { RedisNodeRegistry } from "../../core/node-registry.ts";
-import { RedisPlacement } from "../../gateway/placement/redis-placement.ts";
+import { RedisNodeRegistry } from "../../model/node-registry.ts";
+import { RedisPlacement } from "../../model/placement/redis-placement.ts";
 import { makeNode } from "../support/nodes.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";
 

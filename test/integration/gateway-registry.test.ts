@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { GatewayRegistry } from "../../model/gateway-registry.ts";
 import type { GatewayEvent } from "../../core/types.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 

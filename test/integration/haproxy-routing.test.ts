@@ -4,7 +4,7 @@
  * rooms move (hash-type consistent) — the others stay where they were.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { GatewayRegistry } from "../../model/gateway-registry.ts";
 import type { Templater } from "../../haproxy/sync.ts";
 import { startEdgeTemplater, statsServers, stopEdgeTemplater, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";

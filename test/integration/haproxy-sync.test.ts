@@ -6,12 +6,12 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { realClock } from "../../core/clock.ts";
 import { testConfig } from "../../core/config.ts";
-import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { GatewayRegistry } from "../../model/gateway-registry.ts";
 import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
-import { MemoryNodeRegistry } from "../../core/node-registry.ts";
+import { MemoryNodeRegistry } from "../../model/node-registry.ts";
 import type { ApplyResult, EdgeControl } from "../../haproxy/control.ts";
-import { parseTemplaterEvent } from "../../haproxy/events.ts";
+import { parseTemplaterEvent } from "../../model/templater-events.ts";
 import type { ServerStateLine } from "../../haproxy/master-cli.ts";
 import { DEFAULT_TEMPLATES, edgeSettings, type ServerAdminState } from "../../haproxy/render.ts";
 import { startTemplater, type Templater } from "../../haproxy/sync.ts";

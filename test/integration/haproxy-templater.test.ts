@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { realClock } from "../../core/clock.ts";
-import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { GatewayRegistry } from "../../model/gateway-registry.ts";
 import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
-import { RedisNodeRegistry, encodeNode } from "../../core/node-registry.ts";
+import { RedisNodeRegistry, encodeNode } from "../../model/node-registry.ts";
 import { HaproxyControl } from "../../haproxy/control.ts";
-import { parseTemplaterEvent, type TemplaterEvent } from "../../haproxy/events.ts";
+import { parseTemplaterEvent, type TemplaterEvent } from "../../model/templater-events.ts";
 import { DEFAULT_TEMPLATES } from "../../haproxy/render.ts";
 import { startTemplater, type Templater } from "../../haproxy/sync.ts";
 import { startNodeServer, type NodeServer } from "../../node/server.ts";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { realClock } from "../../core/clock.ts";
-import { GatewayRegistry } from "../../core/gateway-registry.ts";
+import { GatewayRegistry } from "../../model/gateway-registry.ts";
 import { silentLogger } from "../../core/log.ts";
 import { HaproxyControl } from "../../haproxy/control.ts";
 import { edgeSettings, render } from "../../haproxy/render.ts";

@@ -4,11 +4,11 @@ import { Elysia } from "elysia";
 import { FakeClock } from "../../core/clock.ts";
 import { testConfig, type Config } from "../../core/config.ts";
 import { matchmakingRoutes } from "../../gateway/matchmaking/routes.ts";
-import { createSeatChecker } from "../../gateway/rooms/seats.ts";
-import { RoomStore } from "../../gateway/rooms/room-store.ts";
+import { createSeatChecker } from "../../model/rooms/seat-check.ts";
+import { RoomStore } from "../../model/rooms/room-store.ts";
 import { matchPolicy, runTick } from "../../scheduler/matchmaker/index.ts";
 import { runMatchPass } from "../../scheduler/matchmaker/match-pass.ts";
-import { TicketStore } from "../../scheduler/matchmaker/ticket-store.ts";
+import { TicketStore } from "../../model/tickets/ticket-store.ts";
 import { call, FixedTokenAuth, type Handler } from "../support/rooms-harness.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";
 

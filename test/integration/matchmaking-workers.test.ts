@@ -7,11 +7,11 @@ import { realClock } from "../../core/clock.ts";
 import { testConfig } from "../../core/config.ts";
 import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
-import type { QueuedTicket } from "../../scheduler/matchmaker/match.ts";
+import type { QueuedTicket } from "../../model/tickets/match-plan.ts";
 import { startMatchmaker } from "../../scheduler/matchmaker/index.ts";
 import type { MatchPassResult } from "../../scheduler/matchmaker/match-pass.ts";
-import { TicketStore } from "../../scheduler/matchmaker/ticket-store.ts";
-import { RoomStore } from "../../gateway/rooms/room-store.ts";
+import { TicketStore } from "../../model/tickets/ticket-store.ts";
+import { RoomStore } from "../../model/rooms/room-store.ts";
 import { need, testRedis, waitFor } from "../support/services.ts";
 
 describe.skipIf(!need("redis"))("two matchmaker workers, 1,000 tickets", () => {

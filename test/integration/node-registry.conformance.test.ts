@@ -1,6 +1,6 @@
 /** One suite, two registries: the in-memory one used by unit tests must behave like the Redis one. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { InvalidTransitionError, MemoryNodeRegistry, NodeNotFoundError, RedisNodeRegistry, type NodeRegistry } from "../../core/node-registry.ts";
+import { InvalidTransitionError, MemoryNodeRegistry, NodeNotFoundError, RedisNodeRegistry, type NodeRegistry } from "../../model/node-registry.ts";
 import type { NodeEvent } from "../../core/types.ts";
 import { makeNode } from "../support/nodes.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";

@@ -5,7 +5,7 @@ import { FakeClock } from "../../core/clock.ts";
 import { CloseCode } from "../../core/errors.ts";
 import type { RoomEvent } from "../../core/types.ts";
 import { roomsRoutes } from "../../gateway/rooms/routes.ts";
-import { createSeatChecker } from "../../gateway/rooms/seats.ts";
+import { createSeatChecker } from "../../model/rooms/seat-check.ts";
 import { call, roomsDeps, type Handler } from "../support/rooms-harness.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 

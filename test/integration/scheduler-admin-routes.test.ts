@@ -1,7 +1,7 @@
 /** POST /v1/admin/scale and POST /v1/admin/nodes/:id/drain through a real gateway and Redis. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ScaleStateStore } from "../../scheduler/fleet/scale-state.ts";
-import { jobIds } from "../../scheduler/queues.ts";
+import { ScaleStateStore } from "../../model/scale-state.ts";
+import { jobIds } from "../../model/jobs.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
 import { makeNode } from "../support/nodes.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";

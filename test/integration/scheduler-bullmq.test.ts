@@ -5,8 +5,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { testConfig, type Config } from "../../core/config.ts";
 import { silentLogger } from "../../core/log.ts";
-import { FakeDriver } from "../../scheduler/drivers/fake-driver.ts";
-import { ScaleStateStore } from "../../scheduler/fleet/scale-state.ts";
+import { FakeDriver } from "../support/fake-driver.ts";
+import { ScaleStateStore } from "../../model/scale-state.ts";
 import { startScheduler, type RunningScheduler } from "../../scheduler/start-scheduler.ts";
 
 import type { Redis } from "../../core/redis.ts";

@@ -3,7 +3,7 @@
  * the registry's conditional remove the delete path relies on.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { MemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../core/node-registry.ts";
+import { MemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../model/node-registry.ts";
 import { MemoryPortAllocator, RedisPortAllocator, type PortAllocator, type PortRange } from "../../scheduler/fleet/ports.ts";
 import { T0, nodeRec } from "../support/scheduler-fixtures.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";

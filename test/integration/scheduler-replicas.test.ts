@@ -13,7 +13,7 @@ import type { Subprocess } from "bun";
 import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
 import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { bullConnection } from "../../scheduler/start-scheduler.ts";
-import { createQueues, createSchedulerClient } from "../../scheduler/queues.ts";
+import { createQueues, createSchedulerClient } from "../../model/jobs.ts";
 import { REDIS_URL, need, testRedis, waitFor } from "../support/services.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");

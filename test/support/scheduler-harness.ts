@@ -7,17 +7,17 @@ import { FakeClock } from "../../core/clock.ts";
 import { testConfig, type Config } from "../../core/config.ts";
 import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
-import { MemoryNodeRegistry } from "../../core/node-registry.ts";
+import { MemoryNodeRegistry } from "../../model/node-registry.ts";
 import type { DrainJob, ScaleUpJob } from "../../core/types.ts";
-import { FakeDriver } from "../../scheduler/drivers/fake-driver.ts";
+import { FakeDriver } from "./fake-driver.ts";
 import type { HealthProbe } from "../../scheduler/fleet/health-probe.ts";
 import { NodeLifecycle } from "../../scheduler/fleet/node-lifecycle.ts";
 import { MemoryPortAllocator } from "../../scheduler/fleet/ports.ts";
-import type { ScaleEvent, ScaleState } from "../../scheduler/fleet/scale-state.ts";
+import type { ScaleEvent, ScaleState } from "../../model/scale-state.ts";
 import type { JobContext, SchedulerContext } from "../../scheduler/jobs/context.ts";
 import { createSchedulerMetrics } from "../../scheduler/metrics.ts";
 import type { ProbeResult } from "../../scheduler/policy/liveness.ts";
-import type { ReapNodeJob } from "../../scheduler/queues.ts";
+import type { ReapNodeJob } from "../../model/jobs.ts";
 import { T0 } from "./scheduler-fixtures.ts";
 
 export interface MemoryScheduler {

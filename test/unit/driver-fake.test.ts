@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { FakeClock } from "../../core/clock.ts";
-import { FakeDriver } from "../../scheduler/drivers/fake-driver.ts";
+import { FakeDriver } from "../support/fake-driver.ts";
 import { DriverError, type NodeSpec } from "../../scheduler/drivers/driver.ts";
 import { runDriverConformance } from "../support/driver-conformance.ts";
 import { connectPlayer, getHealth } from "../support/node-harness.ts";

@@ -3,13 +3,13 @@ import { FakeClock } from "../../core/clock.ts";
 import { testConfig } from "../../core/config.ts";
 import { createKeys } from "../../core/keys.ts";
 import { silentLogger } from "../../core/log.ts";
-import { MemoryNodeRegistry } from "../../core/node-registry.ts";
+import { MemoryNodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { NodeRecord, ScaleUpJob, WakeJob } from "../../core/types.ts";
-import { MemoryPlacement } from "../../gateway/placement/memory-placement.ts";
+import { MemoryPlacement } from "../../model/placement/memory-placement.ts";
 import { NodeChangeWaiter } from "../../gateway/players/node-events.ts";
 import { placeOrWait } from "../../gateway/ws/place-or-wait.ts";
-import type { SchedulerClient } from "../../scheduler/queues.ts";
+import type { SchedulerClient } from "../../model/jobs.ts";
 import { makeNode } from "../support/nodes.ts";
 
 /** The only Redis call placeOrWait makes itself: the room's previous node. */

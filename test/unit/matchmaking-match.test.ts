@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { FakeClock } from "../../core/clock.ts";
-import { balanceTeams, planMatches, type MatchPolicy, type QueuedTicket } from "../../scheduler/matchmaker/match.ts";
+import { balanceTeams, planMatches, type MatchPolicy, type QueuedTicket } from "../../model/tickets/match-plan.ts";
 
 const policy: MatchPolicy = { sessionSize: 8, minPartialSessionSize: 2, flushWaitMs: 10_000, regionFallbackWaitMs: 5_000, ticketTtlMs: 60_000 };
 

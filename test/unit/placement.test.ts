@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { MemoryNodeRegistry } from "../../core/node-registry.ts";
+import { MemoryNodeRegistry } from "../../model/node-registry.ts";
 import { AppError } from "../../core/errors.ts";
-import { placementCandidates, placementIsLive, roomCapacity } from "../../gateway/placement/candidates.ts";
-import { MemoryPlacement } from "../../gateway/placement/memory-placement.ts";
-import { chooseNode, hash32, HashRing, loadBound, type NodeLoad } from "../../gateway/placement/ring.ts";
+import { placementCandidates, placementIsLive, roomCapacity } from "../../model/placement/candidates.ts";
+import { MemoryPlacement } from "../../model/placement/memory-placement.ts";
+import { chooseNode, hash32, HashRing, loadBound, type NodeLoad } from "../../model/placement/ring.ts";
 import { makeNode } from "../support/nodes.ts";
 
 const NOW = 1_700_000_000_000;

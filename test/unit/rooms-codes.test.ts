@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { AppError } from "../../core/errors.ts";
 import { ROOM_CODE_RE } from "../../core/keys.ts";
 import { bodyObject, connectUrl, errorResponse } from "../../gateway/rooms/http.ts";
-import { assertRoomCode, generateRoomCode, randomToken, ROOM_CODE_ALPHABET } from "../../gateway/rooms/room-store.ts";
+import { assertRoomCode, generateRoomCode, randomToken, ROOM_CODE_ALPHABET } from "../../model/rooms/room-store.ts";
 
 describe("room codes", () => {
   test("generated codes use only the unambiguous alphabet and pass validation", () => {

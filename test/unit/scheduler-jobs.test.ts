@@ -8,7 +8,7 @@ import { processHealthTick } from "../../scheduler/jobs/health.ts";
 import { processReapNode, processReapSweep } from "../../scheduler/jobs/reap.ts";
 import { processScaleUp } from "../../scheduler/jobs/scale-up.ts";
 import { processWake } from "../../scheduler/jobs/wake.ts";
-import type { ReapNodeJob } from "../../scheduler/queues.ts";
+import type { ReapNodeJob } from "../../model/jobs.ts";
 import { T0, nodeRec } from "../support/scheduler-fixtures.ts";
 import { driveClock, fakeJob, memoryScheduler } from "../support/scheduler-harness.ts";
 

@@ -2,8 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { FakeClock } from "../../core/clock.ts";
 import type { RoomState } from "../../core/types.ts";
-import { parseAbsenceMember } from "../../gateway/rooms/presence.ts";
-import { planAbsentSeats, type Absence } from "../../gateway/rooms/seat-reaper.ts";
+import { parseAbsenceMember } from "../../model/rooms/presence.ts";
+import { planAbsentSeats, type Absence } from "../../model/rooms/seat-reaper.ts";
 import { processReapSweep } from "../../scheduler/jobs/reap.ts";
 import { memoryScheduler } from "../support/scheduler-harness.ts";
 

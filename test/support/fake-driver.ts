@@ -7,7 +7,7 @@
  */
 import { realClock, type Clock } from "../../core/clock.ts";
 import { startNodeServer, type NodeHealthBody, type NodeServer } from "../../node/server.ts";
-import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
+import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "../../scheduler/drivers/driver.ts";
 
 /** Options of {@link FakeDriver}. */
 export interface FakeDriverOptions {

@@ -8,9 +8,9 @@ import { AppError, conflict, forbidden, notFound } from "../../core/errors.ts";
 import type { Keys } from "../../core/keys.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { TicketStatus } from "../../core/types.ts";
-import { LuaScript } from "../../gateway/rooms/lua-script.ts";
-import { randomToken, RoomStore, generateRoomCode, type SeatGrant } from "../../gateway/rooms/room-store.ts";
-import type { PlannedMatch, QueuedTicket } from "./match.ts";
+import { LuaScript } from "../lua-script.ts";
+import { randomToken, RoomStore, generateRoomCode, type SeatGrant } from "../rooms/room-store.ts";
+import type { PlannedMatch, QueuedTicket } from "./match-plan.ts";
 import * as lua from "./ticket-lua.ts";
 
 /** A ticket as stored. */

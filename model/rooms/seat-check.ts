@@ -13,10 +13,10 @@
 import { CloseCode } from "../../core/errors.ts";
 import { ROOM_CODE_RE } from "../../core/keys.ts";
 import type { SeatChecker, SeatDecision } from "../contracts.ts";
-import type { GatewayDeps } from "../deps.ts";
+import type { BaseDeps } from "../../core/deps.ts";
 import { RoomStore } from "./room-store.ts";
 
-export function createSeatChecker(deps: Pick<GatewayDeps, "redis" | "keys" | "clock" | "config">): SeatChecker {
+export function createSeatChecker(deps: Pick<BaseDeps, "redis" | "keys" | "clock" | "config">): SeatChecker {
   const store = new RoomStore(deps);
   return {
     async checkSeat(roomCode, playerId, seatToken, now): Promise<SeatDecision> {

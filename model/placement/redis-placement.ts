@@ -6,7 +6,7 @@
  */
 import { noCapacity } from "../../core/errors.ts";
 import type { Keys } from "../../core/keys.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import type { Placement } from "../contracts.ts";

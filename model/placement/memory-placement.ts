@@ -5,7 +5,7 @@
  * integration tests cover it.
  */
 import { noCapacity } from "../../core/errors.ts";
-import type { NodeRegistry } from "../../core/node-registry.ts";
+import type { NodeRegistry } from "../node-registry.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import type { Placement } from "../contracts.ts";
 import { placementCandidates, placementIsLive, roomCapacity } from "./candidates.ts";

@@ -3,7 +3,7 @@
  * `tcp://host:2375`, `http://…`, `https://…`), and line-by-line parsing of the engine's JSON streams.
  */
 import Docker from "dockerode";
-import { DriverError } from "./driver.ts";
+import { DriverError } from "./errors.ts";
 
 /** A dockerode client for one DOCKER_HOSTS entry. */
 export function dockerFromUrl(url: string): Docker {

@@ -21,7 +21,7 @@
 import type { Keys } from "../../core/keys.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomPresence } from "../contracts.ts";
-import { LuaScript } from "./lua-script.ts";
+import { LuaScript } from "../lua-script.ts";
 import { PLAYER_PRESENT } from "./room-lua.ts";
 
 /*

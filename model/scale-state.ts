@@ -3,8 +3,8 @@
  * capped list of recent decisions the dashboard shows. Every replica reads and writes the same
  * keys, so a decision taken by one is honoured by all (cooldowns, floors).
  */
-import type { Keys } from "../../core/keys.ts";
-import type { Redis } from "../../core/redis.ts";
+import type { Keys } from "../core/keys.ts";
+import type { Redis } from "../core/redis.ts";
 
 /** A scaling decision as the dashboard lists it (keys.scaleEvents, newest first). */
 export interface ScaleEvent {

@@ -3,7 +3,7 @@
  * matchmaker's ticket claim: every multi-key change there is one script, so it is atomic and
  * takes `now` as an argument instead of reading Redis's clock.
  */
-import type { Redis } from "../../core/redis.ts";
+import type { Redis } from "../core/redis.ts";
 
 export class LuaScript {
   readonly sha: string;

@@ -6,9 +6,9 @@
  * Two implementations behind one interface: RedisNodeRegistry (real) and MemoryNodeRegistry (unit
  * tests). test/integration/node-registry.conformance.test.ts runs the same suite against both.
  */
-import type { Keys } from "./keys.ts";
-import type { Redis } from "./redis.ts";
-import { NODE_TRANSITIONS, canTransition, isNodeState, type NodeEvent, type NodeRecord, type NodeState } from "./types.ts";
+import type { Keys } from "../core/keys.ts";
+import type { Redis } from "../core/redis.ts";
+import { NODE_TRANSITIONS, canTransition, isNodeState, type NodeEvent, type NodeRecord, type NodeState } from "../core/types.ts";
 
 export class InvalidTransitionError extends Error {
   constructor(

@@ -10,7 +10,7 @@ import { AppError, badRequest, conflict, forbidden, notFound } from "../../core/
 import { ROOM_CODE_RE, type Keys } from "../../core/keys.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { Room, RoomEvent, RoomState, RoomVisibility } from "../../core/types.ts";
-import { LuaScript } from "./lua-script.ts";
+import { LuaScript } from "../lua-script.ts";
 import * as lua from "./room-lua.ts";
 
 /** A room as stored: the public `Room` plus what the lobby and the match need. */

@@ -1,5 +1,5 @@
 /** Room-code validation: CONTRACT "Room codes", checked before any lookup or key is built. */
-import { ROOM_CODE_RE } from "../../core/keys.ts";
+import { ROOM_CODE_RE } from "./keys.ts";
 
 /** The room code if it is 4–32 of [A-Za-z0-9_-], else undefined. Never throws. */
 export function parseRoomCode(raw: unknown): string | undefined {

@@ -3,9 +3,9 @@
  * into `backend gateways`. A replica whose heartbeat is older than its TTL is not live (and is
  * pruned by whoever lists next), so a killed gateway leaves the edge within one TTL.
  */
-import type { Keys } from "./keys.ts";
-import type { Redis } from "./redis.ts";
-import type { GatewayEvent, GatewayRecord } from "./types.ts";
+import type { Keys } from "../core/keys.ts";
+import type { Redis } from "../core/redis.ts";
+import type { GatewayEvent, GatewayRecord } from "../core/types.ts";
 
 export class GatewayRegistry {
   constructor(

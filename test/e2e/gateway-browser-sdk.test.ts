@@ -33,7 +33,7 @@ describe.skipIf(!need("redis") || !hasChromium)("client SDK in a headless browse
     tr = testRedis("gwbrowser");
     gw = await startTestGateway(tr.prefix);
     node = await startTestNode(gw.deps, { roomMode: "echo" });
-    const build = await Bun.build({ entrypoints: ["gateway/client/index.ts"], target: "browser", format: "esm" });
+    const build = await Bun.build({ entrypoints: ["sdk/client/src/index.ts"], target: "browser", format: "esm" });
     if (!build.success) throw new Error(build.logs.map(String).join("\n"));
     const sdk = await build.outputs[0]!.text();
     site = Bun.serve({
@@ -71,7 +71,7 @@ describe.skipIf(!need("redis") || !hasChromium)("client SDK in a headless browse
   });
 
   test("the bundle has no Bun or Node API in it", async () => {
-    const build = await Bun.build({ entrypoints: ["gateway/client/index.ts"], target: "browser" });
+    const build = await Bun.build({ entrypoints: ["sdk/client/src/index.ts"], target: "browser" });
     const code = await build.outputs[0]!.text();
     expect(code).not.toMatch(/\bBun\.|require\(|node:/);
   });
@@ -80,7 +80,7 @@ describe.skipIf(!need("redis") || !hasChromium)("client SDK in a headless browse
     const result = await page.evaluate(async (wsBase: string) => {
       // Loaded from the page's origin; the type is the SDK's (type-only, erased in the browser).
       const sdkPath: string = "/sdk.js";
-      const { FleetgateClient } = (await import(sdkPath)) as typeof import("../../gateway/client/index.ts");
+      const { FleetgateClient } = (await import(sdkPath)) as typeof import("../../sdk/client/src/index.ts");
       const c = new FleetgateClient({ baseUrl: location.origin });
       const guest = await c.signInAsGuest({ displayName: "browser" });
       const room = c.connect(`${wsBase}/v1/connect?room=browser-room`);

@@ -5,7 +5,7 @@
  * health checks have given the dead one up.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { FleetgateClient, type RoomEvents } from "../../gateway/client/index.ts";
+import { FleetgateClient, type RoomEvents } from "../../sdk/client/src/index.ts";
 import { startStack, type Stack } from "../support/scheduler-stack.ts";
 import { need, waitFor } from "../support/services.ts";
 

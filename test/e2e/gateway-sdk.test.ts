@@ -3,7 +3,7 @@
  * join, heartbeats, token refresh, reconnect after the node is killed, clean leave.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { FleetgateClient, FleetgateError, type RoomEvents } from "../../gateway/client/index.ts";
+import { FleetgateClient, FleetgateError, type RoomEvents } from "../../sdk/client/src/index.ts";
 import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 

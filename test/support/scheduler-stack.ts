@@ -22,7 +22,7 @@ import { JwtAuthenticator, jwtKeysFromConfig } from "../../gateway/auth/jwt.ts";
 import type { Role } from "../../gateway/contracts.ts";
 import { TEST_JWT_SECRET, gatewayTestConfig, openSocket, startTestGateway } from "./gateway-fixtures.ts";
 import { freePort, testRedis, waitFor, type TestRedis } from "./services.ts";
-import type { JoinResult } from "../../gateway/client/index.ts";
+import type { JoinResult } from "../../sdk/client/src/index.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 export const NODE_IMAGE = "fleetgate-node:latest";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { backoffDelay, FleetgateClient, FleetgateError, reconnectDelayFromReason, RETRYABLE_CLOSE_CODES } from "../../gateway/client/index.ts";
+import { backoffDelay, FleetgateClient, FleetgateError, reconnectDelayFromReason, RETRYABLE_CLOSE_CODES } from "../../sdk/client/src/index.ts";
 
 describe("SDK pure helpers", () => {
   test.each<[string, number | undefined]>([

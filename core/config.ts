@@ -5,6 +5,8 @@
  * and stored in milliseconds here.
  */
 
+import { availableParallelism } from "node:os";
+
 export type NodeDriverKind = "docker" | "process" | "auto";
 export type RoomMode = "relay" | "echo";
 export type DockerNetworkMode = "host" | "bridge";
@@ -82,8 +84,13 @@ export interface Config {
   readonly nodeImage: string;
   /** NODE_COMMAND — process driver: command that runs a node. Default: `bun node/main.ts`. */
   readonly nodeCommand: readonly string[] | undefined;
-  /** DOCKER_HOSTS — comma list of engines (`unix:///var/run/docker.sock`, `tcp://host:2375`). */
+  /**
+   * DOCKER_HOSTS — comma list of engines (`unix:///var/run/docker.sock`, `tcp://host:2375`); an entry
+   * may name its region (`eu=unix:///var/run/docker.sock,us=tcp://10.0.0.5:2375`), one without is in REGION.
+   */
   readonly dockerHosts: readonly string[];
+  /** The region of each DOCKER_HOSTS entry, in the same order (its `region=` prefix, else REGION). */
+  readonly dockerHostRegions: readonly string[];
   /** DOCKER_NETWORK — host (default, fastest) or bridge (published port on NODE_BIND_ADDRESS). */
   readonly dockerNetwork: DockerNetworkMode;
   /** NODE_BIND_ADDRESS — where node ports are bound/published. Default 127.0.0.1. */
@@ -190,8 +197,20 @@ export interface Config {
   readonly flushWaitMs: number;
   /** REGION — this deployment's default region. Default `local`. */
   readonly region: string;
-  /** REGION_FALLBACK_WAIT — seconds before a ticket may match cross-region. Default 5. */
+  /**
+   * REGION_FALLBACK_WAIT — seconds a room, session or ticket waits for its player's best region
+   * before it may go to the next-best one (within MAX_REGION_RTT). Default 5.
+   */
   readonly regionFallbackWaitMs: number;
+  /** MAX_REGION_RTT — milliseconds: a player is never placed in a fallback region with a measured round trip above it. Default 150. */
+  readonly maxRegionRttMs: number;
+  /** GATEWAY_REGION — the region this gateway replica serves (its ping URL in GET /v1/regions). Default: REGION. */
+  readonly gatewayRegion: string;
+  /**
+   * GATEWAY_WORKERS — gateway processes `npm start` runs on the shared port (SO_REUSEPORT, one per
+   * core so the relay uses every core). Default: the number of cores.
+   */
+  readonly gatewayWorkers: number;
   /** TICKET_TTL — seconds before an unmatched ticket expires. Default 60. */
   readonly ticketTtlMs: number;
   /** MATCHMAKER_INTERVAL — matchmaker tick, seconds. Default 0.1. */
@@ -300,6 +319,28 @@ class Reader {
   }
 }
 
+/** Region names: short, key- and URL-safe. */
+export const REGION_NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/**
+ * DOCKER_HOSTS entries: `url` or `region=url`, comma-separated; an entry without a region is in
+ * `defaultRegion`. The same engine may be listed under two regions (tests do, on one machine).
+ */
+export function parseDockerHosts(raw: string, defaultRegion: string): { hosts: { url: string; region: string }[]; problems: string[] } {
+  const hosts: { url: string; region: string }[] = [];
+  const problems: string[] = [];
+  for (const entry of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([^=:/]+)=(.*)$/.exec(entry);
+    const region = m ? m[1]!.trim() : defaultRegion;
+    const url = m ? m[2]!.trim() : entry;
+    if (m && !REGION_NAME_RE.test(region)) problems.push(`DOCKER_HOSTS entry ${JSON.stringify(entry)}: region must be 1-32 of [A-Za-z0-9_.-]`);
+    if (!/^(unix|tcp|http|https):\/\//.test(url)) problems.push(`DOCKER_HOSTS entry ${JSON.stringify(entry)} must be unix://, tcp://, http:// or https:// (optionally region=…)`);
+    else if (hosts.some((h) => h.url === url && h.region === region)) problems.push(`DOCKER_HOSTS entry ${JSON.stringify(entry)} is listed twice`);
+    hosts.push({ url, region });
+  }
+  return { hosts, problems };
+}
+
 export function loadConfig(env: Env): Config {
   const r = new Reader(env);
   const heartbeatIntervalMs = r.seconds("HEARTBEAT_INTERVAL", 5);
@@ -308,14 +349,13 @@ export function loadConfig(env: Env): Config {
   const redisUrl = r.str("REDIS_URL", "redis://127.0.0.1:6379");
   if (!/^rediss?:\/\//.test(redisUrl)) r.problems.push(`REDIS_URL=${JSON.stringify(redisUrl)} must start with redis:// or rediss://`);
 
-  const dockerHosts = r
-    .str("DOCKER_HOSTS", "unix:///var/run/docker.sock")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const h of dockerHosts) {
-    if (!/^(unix|tcp|http|https):\/\//.test(h)) r.problems.push(`DOCKER_HOSTS entry ${JSON.stringify(h)} must be unix://, tcp://, http:// or https://`);
-  }
+  const region = r.str("REGION", "local");
+  if (!REGION_NAME_RE.test(region)) r.problems.push(`REGION=${JSON.stringify(region)} must be 1-32 of [A-Za-z0-9_.-]`);
+  const dockerEntries = parseDockerHosts(r.str("DOCKER_HOSTS", "unix:///var/run/docker.sock"), region);
+  r.problems.push(...dockerEntries.problems);
+  const dockerHosts = dockerEntries.hosts.map((h) => h.url);
+  const gatewayRegion = r.str("GATEWAY_REGION", region);
+  if (!REGION_NAME_RE.test(gatewayRegion)) r.problems.push(`GATEWAY_REGION=${JSON.stringify(gatewayRegion)} must be 1-32 of [A-Za-z0-9_.-]`);
   const nodeCommandRaw = r.optStr("NODE_COMMAND");
 
   const cfg: Config = {
@@ -357,6 +397,7 @@ export function loadConfig(env: Env): Config {
     nodeImage: r.str("NODE_IMAGE", "fleetgate-node:latest"),
     nodeCommand: nodeCommandRaw ? nodeCommandRaw.split(/\s+/) : undefined,
     dockerHosts,
+    dockerHostRegions: dockerEntries.hosts.map((h) => h.region),
     dockerNetwork: r.oneOf("DOCKER_NETWORK", "host", ["host", "bridge"] as const),
     nodeBindAddress: r.str("NODE_BIND_ADDRESS", "127.0.0.1"),
     nodeMemoryMb: r.int("NODE_MEMORY_MB", 256, 16),
@@ -403,8 +444,11 @@ export function loadConfig(env: Env): Config {
     sessionSize: r.int("SESSION_SIZE", 8, 1, 1000),
     minPartialSessionSize: r.int("MIN_PARTIAL_SESSION_SIZE", 2, 1, 1000),
     flushWaitMs: r.seconds("FLUSH_WAIT", 10, 0),
-    region: r.str("REGION", "local"),
+    region,
     regionFallbackWaitMs: r.seconds("REGION_FALLBACK_WAIT", 5, 0),
+    maxRegionRttMs: r.num("MAX_REGION_RTT", 150, 0),
+    gatewayRegion,
+    gatewayWorkers: r.int("GATEWAY_WORKERS", availableParallelism(), 1, 256),
     ticketTtlMs: r.seconds("TICKET_TTL", 60),
     matchmakerIntervalMs: r.seconds("MATCHMAKER_INTERVAL", 0.1),
     seatTokenTtlMs: r.seconds("SEAT_TOKEN_TTL", 60),

@@ -211,6 +211,29 @@ export interface Config {
    * core so the relay uses every core). Default: the number of cores.
    */
   readonly gatewayWorkers: number;
+  /**
+   * RESUME — session resume (CONTRACT "Session resume"): when a room's node is lost (died, failed
+   * its health checks, or closed its players at a drain deadline) the gateway keeps the players'
+   * sockets, places the room again and dials the new node with `X-Resume`. Default true.
+   */
+  readonly resume: boolean;
+  /** RESUME_TIMEOUT — how long a room may take to come back on a new node before its players get 4009, seconds. Default 10. */
+  readonly resumeTimeoutMs: number;
+  /**
+   * RESUME_BUFFER_BYTES — client bytes held per connection while its room resumes; past it the
+   * client socket is paused (TCP pushes back), and past twice it the player gets 4009 (never a
+   * silent drop). Default 1 MiB; at least MAX_FRAME_BYTES.
+   */
+  readonly resumeBufferBytes: number;
+  /** SNAPSHOT_MAX_BYTES — largest room snapshot a node may store (`PUT /v1/node/rooms/:code/snapshot`, 413 above). Default 1 MiB. */
+  readonly snapshotMaxBytes: number;
+  /** SNAPSHOT_TTL — a room snapshot is kept this long after its last write (and deleted when the room closes), seconds. Default 3600. */
+  readonly snapshotTtlMs: number;
+  /**
+   * FLEETGATE_URL — the gateway URL nodes are given (env FLEETGATE_URL) for the node API (snapshots).
+   * Default `http://127.0.0.1:<PORT>` (the gateway's port on this machine; nodes run with host networking).
+   */
+  readonly fleetgateUrl: string;
   /** TICKET_TTL — seconds before an unmatched ticket expires. Default 60. */
   readonly ticketTtlMs: number;
   /** MATCHMAKER_INTERVAL — matchmaker tick, seconds. Default 0.1. */
@@ -475,10 +498,16 @@ export function loadConfig(env: Env): Config {
   if (nodeMaxPlayers < cfg.maxPlayersPerServer) r.problems.push(`NODE_MAX_PLAYERS=${nodeMaxPlayers} is below MAX_PLAYERS_PER_SERVER=${cfg.maxPlayersPerServer}`);
   if (nodeMaxPlayers < cfg.sessionSize) r.problems.push(`NODE_MAX_PLAYERS=${nodeMaxPlayers} is below SESSION_SIZE=${cfg.sessionSize}: a matched room would not fit on a node`);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return Object.freeze({ ...cfg, serverPortEnd: portEnd, nodeMaxPlayers });
+  return Object.freeze({ ...cfg, serverPortEnd: portEnd, nodeMaxPlayers, fleetgateUrl: fleetgateUrl.replace(/\/+$/, "") });
 }
 
 /** A config for tests: defaults, then overrides (already in final units). */
+    resume: r.bool("RESUME", true),
+    resumeTimeoutMs: r.seconds("RESUME_TIMEOUT", 10),
+    resumeBufferBytes: r.int("RESUME_BUFFER_BYTES", 1024 * 1024, 1024),
+    snapshotMaxBytes: r.int("SNAPSHOT_MAX_BYTES", 1024 * 1024, 1, 512 * 1024 * 1024),
+    snapshotTtlMs: r.seconds("SNAPSHOT_TTL", 3600, 1),
+    fleetgateUrl: r.str("FLEETGATE_URL", ""),
 export function testConfig(overrides: Partial<Config> = {}, env: Env = {}): Config {
   return Object.freeze({ ...loadConfig(env), ...overrides });
 }
@@ -498,3 +527,6 @@ export function loadConfigOrExit(env: Env, print: (message: string) => void = (m
     throw err;
   }
 }
+  if (cfg.resume && cfg.resumeBufferBytes < cfg.maxFrameBytes) r.problems.push(`RESUME_BUFFER_BYTES=${cfg.resumeBufferBytes} cannot hold one frame of MAX_FRAME_BYTES=${cfg.maxFrameBytes}`);
+  const fleetgateUrl = cfg.fleetgateUrl || `http://${cfg.host === "0.0.0.0" || cfg.host === "::" ? "127.0.0.1" : cfg.host}:${cfg.port}`;
+  if (!/^https?:\/\/[^\s/]+/.test(fleetgateUrl)) r.problems.push(`FLEETGATE_URL=${JSON.stringify(fleetgateUrl)} must be an http:// or https:// URL`);

@@ -35,6 +35,8 @@ export interface Keys {
   readonly matchResults: string; // stream of match results
   readonly roomAbsences: string; // zset "code|playerId" -> absent since (ms): seated players with no open socket (seat reaper)
   roomPresence(code: string): string; // hash "gatewayId|playerId" -> open WebSocket count
+  roomSnapshot(code: string): string; // string (bytes): the room's last snapshot from its node (session resume), TTL SNAPSHOT_TTL
+  roomResume(code: string): string; // string: the room's resume count (X-Resume attempts of its players), TTL RESUME_TIMEOUT × 6
   gatewayPresence(gatewayId: string): string; // set of "code|playerId" a gateway holds sockets for (cleaned when it dies)
   readonly presenceGateways: string; // zset gatewayId -> last presence write (ms): gateways that may hold presence
 
@@ -128,6 +130,8 @@ export function createKeys(prefix: string): Keys {
     playerSession: (playerId: string) => `${p}player:${safe("player id", playerId)}:session`,
     sessions: `${p}sessions`,
 
+    roomSnapshot: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:snapshot`,
+    roomResume: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:resume`,
     refreshToken: (id: string) => `${p}refresh:${safe("token id", id)}`,
     seatToken: (id: string) => `${p}seat:${safe("token id", id)}`,
 

@@ -132,6 +132,11 @@ export interface Config {
 
   /** DRAIN_DEADLINE — drain waits at most this long for rooms to empty, seconds. Default 1200. */
   readonly drainDeadlineMs: number;
+  /**
+   * ROLLOUT_FAILURE_LIMIT — new-version nodes of a rollout that may fail to get ready before the
+   * rollout rolls back by itself. Default 3.
+   */
+  readonly rolloutFailureLimit: number;
   /** HEALTH_CHECK_INTERVAL — node health checks, seconds. Default 2. */
   readonly healthCheckIntervalMs: number;
   /** HEALTH_CHECK_FAILURES — failed checks before `unhealthy`. Default 3. */
@@ -442,6 +447,7 @@ export function loadConfig(env: Env): Config {
     sessionTtlMs: r.seconds("SESSION_TTL", (heartbeatIntervalMs * 3) / 1000),
 
     drainDeadlineMs: r.seconds("DRAIN_DEADLINE", 1200, 0),
+    rolloutFailureLimit: r.int("ROLLOUT_FAILURE_LIMIT", 3, 1, 1000),
     healthCheckIntervalMs: r.seconds("HEALTH_CHECK_INTERVAL", 2),
     healthCheckFailures: r.int("HEALTH_CHECK_FAILURES", 3, 1),
     healthCheckTimeoutMs: r.seconds("HEALTH_CHECK_TIMEOUT", 1),

@@ -60,6 +60,12 @@ export interface Keys {
   readonly scaleState: string; // hash: lastScaleUpAt, lastScaleDownAt, ...
   readonly scaleEvents: string; // list (capped): recent scaling decisions for the dashboard
 
+  // Fleet versions and rollouts
+  readonly fleetVersions: string; // hash: active version (JSON), target version (JSON), canaryPercent, rolloutId
+  rollout(id: string): string; // hash: one rollout's record
+  rolloutEvents(id: string): string; // list of JSON timeline events of one rollout (capped)
+  readonly rollouts: string; // zset rolloutId -> started at (ms): rollout history
+
   // Rate limiting
   rateLimit(scope: string, id: string, window: number): string;
 
@@ -81,6 +87,7 @@ export interface Keys {
     readonly wake: string;
     readonly autoscale: string;
     readonly matchmaker: string;
+    readonly rollout: string;
   };
 }
 
@@ -144,6 +151,11 @@ export function createKeys(prefix: string): Keys {
     scaleState: `${p}scale:state`,
     scaleEvents: `${p}scale:events`,
 
+    fleetVersions: `${p}fleet:versions`,
+    rollout: (id: string) => `${p}rollout:${safe("rollout id", id)}`,
+    rolloutEvents: (id: string) => `${p}rollout:${safe("rollout id", id)}:events`,
+    rollouts: `${p}rollouts`,
+
     rateLimit: (scope: string, id: string, window: number) => `${p}rl:${safe("scope", scope)}:${safe("rate id", id)}:${window}`,
 
     lock: (name: string) => `${p}lock:${safe("lock", name)}`,
@@ -161,6 +173,7 @@ export function createKeys(prefix: string): Keys {
       wake: "wake",
       autoscale: "autoscale",
       matchmaker: "matchmaker",
+      rollout: "rollout",
     }),
   });
 }

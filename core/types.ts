@@ -64,6 +64,10 @@ export interface NodeRecord {
   healthFailures: number;
   /** The scale-up request (job id) that created it, for idempotency. */
   requestId: string;
+  /** Fleet version the node runs ("" = a node from before versions: the active version). */
+  version: string;
+  /** Image (or, for process nodes, the label) the node was started from. */
+  image: string;
 }
 
 /** What the API shows of a node (no token). */
@@ -77,6 +81,8 @@ export interface PublicNode {
   rooms: number;
   players: number;
   capacity: number;
+  /** Fleet version ("" for nodes started before versions existed). */
+  version: string;
   startedAt: string;
   lastSeenAt: string;
 }
@@ -92,6 +98,7 @@ export function publicNode(n: NodeRecord): PublicNode {
     rooms: n.rooms,
     players: n.players,
     capacity: n.capacity,
+    version: n.version,
     startedAt: new Date(n.startedAt).toISOString(),
     lastSeenAt: new Date(n.lastSeenAt).toISOString(),
   };
@@ -166,6 +173,30 @@ export interface ScaleUpJob {
   reason: string;
   /** Who asked (join waiter id, admin, autoscaler tick) — for logs and idempotency. */
   requestId: string;
+  /**
+   * Version to start (a rollout's, a restart's). Unset: the version placement wants now (the
+   * rollout's target while one runs, else the active version).
+   */
+  version?: FleetVersion;
+}
+
+/** A node version: an image plus optional environment (CONTRACT "Fleet versions and rollouts"). */
+export interface FleetVersion {
+  version: string;
+  image: string;
+  env?: Record<string, string>;
+}
+
+/** A rollout job's payload: the rollout id (its record lives in Redis). */
+export interface RolloutJob {
+  rolloutId: string;
+}
+
+/** A node restart: a replacement of the same version ready first, then the node drained. */
+export interface RestartJob {
+  nodeId: string;
+  deadlineMs: number;
+  reason: string;
 }
 
 export interface DrainJob {

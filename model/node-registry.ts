@@ -94,6 +94,8 @@ export function decodeNode(h: Record<string, string>): NodeRecord | undefined {
     stoppedAt: num("stoppedAt"),
     healthFailures: num("healthFailures"),
     requestId: h.requestId ?? "",
+    version: h.version ?? "",
+    image: h.image ?? "",
   };
 }
 

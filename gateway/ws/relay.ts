@@ -269,7 +269,8 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
     const ws = d.client!;
     const r = ws.send(data);
     if (r === -1) d.downPaused = true;
-    else if (r === 0) closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
+    // Bun answers 0 both for "dropped" and for an empty message sent whole (0 bytes of payload).
+    else if (r === 0 && n > 0) closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
   },
 
   drain(d) {
@@ -317,8 +318,9 @@ function onDrain(ws: ServerWebSocket<RelayState>): void {
   for (; i < q.length; i++) {
     const f = q[i]!;
     const r = ws.send(f);
-    d.downBytes -= frameBytes(f);
-    if (r === 0) {
+    const fn = frameBytes(f);
+    d.downBytes -= fn;
+    if (r === 0 && fn > 0) {
       closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
       return;
     }

@@ -12,11 +12,25 @@ export type RoomMode = "relay" | "echo";
 export type DockerNetworkMode = "host" | "bridge";
 export type JwtAlgorithm = "HS256" | "RS256" | "ES256";
 
+/** One REDIS_SENTINELS entry. */
+export interface RedisSentinelAddress {
+  host: string;
+  port: number;
+}
+
 export interface Config {
   /** REDIS_URL — Redis for registry, queues and events. Default `redis://127.0.0.1:6379`. */
   readonly redisUrl: string;
   /** REDIS_PREFIX — every key, channel and queue of one deployment lives under it. Default `fleetgate`. */
   readonly redisPrefix: string;
+  /**
+   * REDIS_SENTINELS — comma list of Redis Sentinels (`host:port,host:port`); when set, every
+   * connection (and BullMQ's) asks them for the current primary of REDIS_SENTINEL_NAME and follows
+   * a failover, and REDIS_URL only gives credentials and db. Default unset: REDIS_URL's host.
+   */
+  readonly redisSentinels: readonly RedisSentinelAddress[];
+  /** REDIS_SENTINEL_NAME — the primary's name the sentinels monitor. Default `mymaster`. */
+  readonly redisSentinelName: string;
 
   /** JWT_SECRET — HS256 secret. Unset: `main.ts` loads or creates `.data/jwt-secret`. */
   readonly jwtSecret: string | undefined;
@@ -166,13 +180,30 @@ export interface Config {
    * single machine so nothing is left behind).
    */
   readonly stopNodesOnExit: boolean;
+  /**
+   * SHUTDOWN_TIMEOUT — seconds a process (gateway, scheduler, templater, and each step of `npm start`'s
+   * stop) may take to shut down before it exits anyway, also when Redis is gone. Default 10.
+   */
+  readonly shutdownTimeoutMs: number;
+  /**
+   * REDIS_COMMAND_TIMEOUT — seconds a request-path Redis command may wait (also while Redis is
+   * unreachable) before the request answers 503 `REDIS_UNAVAILABLE` instead of hanging. Default 2.
+   */
+  readonly redisCommandTimeoutMs: number;
 
   /** MAX_FRAME_BYTES — largest WebSocket frame relayed (1009 above). Default 1 MiB. */
   readonly maxFrameBytes: number;
   /** WS_BUFFER_BYTES — per-connection buffered bytes before the relay pauses the other side. Default 4 MiB. */
   readonly wsBufferBytes: number;
-  /** WS_RATE_LIMIT — frames per second per connection (4029 above). Default 200. */
+  /**
+   * WS_RATE_LIMIT — frames per second per connection, a token bucket refilled at this rate: a
+   * client above it is paused (TCP pushes back), closed 4029 only after WS_RATE_GRACE. Default 200.
+   */
   readonly wsRateLimit: number;
+  /** WS_RATE_BURST — the token bucket's size (frames a client may send at once). Default 0: twice WS_RATE_LIMIT. */
+  readonly wsRateBurst: number;
+  /** WS_RATE_GRACE — seconds a client may stay above WS_RATE_LIMIT (slowed down) before it is closed 4029. Default 5. */
+  readonly wsRateGraceMs: number;
   /** HTTP_RATE_LIMIT — requests per second per IP (429 above). Default 100. */
   readonly httpRateLimit: number;
   /** WS_IP_RATE_LIMIT — WebSocket upgrades per second per IP. Default 50. */
@@ -193,29 +224,6 @@ export interface Config {
   readonly reconnectDelayMs: number;
   /** UPSTREAM_CONNECT_TIMEOUT — how long the relay waits for a node's WebSocket to open before closing the client 1011, seconds. Default 5. */
   readonly upstreamConnectTimeoutMs: number;
-
-  /** SESSION_SIZE — players in a full matched room. Default 8. */
-  readonly sessionSize: number;
-  /** MIN_PARTIAL_SESSION_SIZE — smallest room matched after FLUSH_WAIT. Default 2. */
-  readonly minPartialSessionSize: number;
-  /** FLUSH_WAIT — seconds before a partial room is formed. Default 10. */
-  readonly flushWaitMs: number;
-  /** REGION — this deployment's default region. Default `local`. */
-  readonly region: string;
-  /**
-   * REGION_FALLBACK_WAIT — seconds a room, session or ticket waits for its player's best region
-   * before it may go to the next-best one (within MAX_REGION_RTT). Default 5.
-   */
-  readonly regionFallbackWaitMs: number;
-  /** MAX_REGION_RTT — milliseconds: a player is never placed in a fallback region with a measured round trip above it. Default 150. */
-  readonly maxRegionRttMs: number;
-  /** GATEWAY_REGION — the region this gateway replica serves (its ping URL in GET /v1/regions). Default: REGION. */
-  readonly gatewayRegion: string;
-  /**
-   * GATEWAY_WORKERS — gateway processes `npm start` runs on the shared port (SO_REUSEPORT, one per
-   * core so the relay uses every core). Default: the number of cores.
-   */
-  readonly gatewayWorkers: number;
   /**
    * RESUME — session resume (CONTRACT "Session resume"): when a room's node is lost (died, failed
    * its health checks, or closed its players at a drain deadline) the gateway keeps the players'
@@ -239,6 +247,29 @@ export interface Config {
    * Default `http://127.0.0.1:<PORT>` (the gateway's port on this machine; nodes run with host networking).
    */
   readonly fleetgateUrl: string;
+
+  /** SESSION_SIZE — players in a full matched room. Default 8. */
+  readonly sessionSize: number;
+  /** MIN_PARTIAL_SESSION_SIZE — smallest room matched after FLUSH_WAIT. Default 2. */
+  readonly minPartialSessionSize: number;
+  /** FLUSH_WAIT — seconds before a partial room is formed. Default 10. */
+  readonly flushWaitMs: number;
+  /** REGION — this deployment's default region. Default `local`. */
+  readonly region: string;
+  /**
+   * REGION_FALLBACK_WAIT — seconds a room, session or ticket waits for its player's best region
+   * before it may go to the next-best one (within MAX_REGION_RTT). Default 5.
+   */
+  readonly regionFallbackWaitMs: number;
+  /** MAX_REGION_RTT — milliseconds: a player is never placed in a fallback region with a measured round trip above it. Default 150. */
+  readonly maxRegionRttMs: number;
+  /** GATEWAY_REGION — the region this gateway replica serves (its ping URL in GET /v1/regions). Default: REGION. */
+  readonly gatewayRegion: string;
+  /**
+   * GATEWAY_WORKERS — gateway processes `npm start` runs on the shared port (SO_REUSEPORT, one per
+   * core so the relay uses every core). Default: the number of cores.
+   */
+  readonly gatewayWorkers: number;
   /** TICKET_TTL — seconds before an unmatched ticket expires. Default 60. */
   readonly ticketTtlMs: number;
   /** MATCHMAKER_INTERVAL — matchmaker tick, seconds. Default 0.1. */
@@ -377,6 +408,17 @@ export function loadConfig(env: Env): Config {
   const redisUrl = r.str("REDIS_URL", "redis://127.0.0.1:6379");
   if (!/^rediss?:\/\//.test(redisUrl)) r.problems.push(`REDIS_URL=${JSON.stringify(redisUrl)} must start with redis:// or rediss://`);
 
+  const redisSentinels: { host: string; port: number }[] = [];
+  const redisSentinelsRaw = r.str("REDIS_SENTINELS", "");
+  for (const entry of redisSentinelsRaw.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(entry);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) r.problems.push(`REDIS_SENTINELS entry ${JSON.stringify(entry)} must be host:port`);
+    else redisSentinels.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port });
+  }
+  const redisSentinelName = r.str("REDIS_SENTINEL_NAME", "mymaster");
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(redisSentinelName)) r.problems.push(`REDIS_SENTINEL_NAME=${JSON.stringify(redisSentinelName)} must be 1-64 of [A-Za-z0-9_.-]`);
+
   const region = r.str("REGION", "local");
   if (!REGION_NAME_RE.test(region)) r.problems.push(`REGION=${JSON.stringify(region)} must be 1-32 of [A-Za-z0-9_.-]`);
   const dockerEntries = parseDockerHosts(r.str("DOCKER_HOSTS", "unix:///var/run/docker.sock"), region);
@@ -389,6 +431,8 @@ export function loadConfig(env: Env): Config {
   const cfg: Config = {
     redisUrl,
     redisPrefix,
+    redisSentinels,
+    redisSentinelName,
     jwtSecret: r.optStr("JWT_SECRET"),
     jwtAlg: r.oneOf("JWT_ALG", "HS256", ["HS256", "RS256", "ES256"] as const),
     jwtPublicKey: r.optStr("JWT_PUBLIC_KEY"),
@@ -459,16 +503,26 @@ export function loadConfig(env: Env): Config {
     schedulerMetricsPort: r.port("SCHEDULER_METRICS_PORT", 9464),
     schedulerLockDurationMs: r.seconds("SCHEDULER_LOCK_DURATION", 30, 1),
     stopNodesOnExit: r.bool("STOP_NODES_ON_EXIT", false),
+    shutdownTimeoutMs: r.seconds("SHUTDOWN_TIMEOUT", 10),
+    redisCommandTimeoutMs: r.seconds("REDIS_COMMAND_TIMEOUT", 2),
 
     maxFrameBytes: r.int("MAX_FRAME_BYTES", 1024 * 1024, 16),
     wsBufferBytes: r.int("WS_BUFFER_BYTES", 4 * 1024 * 1024, 1024),
     wsRateLimit: r.int("WS_RATE_LIMIT", 200, 1),
+    wsRateBurst: r.int("WS_RATE_BURST", 0, 0),
+    wsRateGraceMs: r.seconds("WS_RATE_GRACE", 5),
     httpRateLimit: r.int("HTTP_RATE_LIMIT", 100, 1),
     wsIpRateLimit: r.int("WS_IP_RATE_LIMIT", 50, 1),
     trustProxy: r.bool("TRUST_PROXY", true),
     gatewayReusePort: r.bool("GATEWAY_REUSE_PORT", false),
     reconnectDelayMs: r.seconds("RECONNECT_DELAY", 1, 0),
     upstreamConnectTimeoutMs: r.seconds("UPSTREAM_CONNECT_TIMEOUT", 5),
+    resume: r.bool("RESUME", true),
+    resumeTimeoutMs: r.seconds("RESUME_TIMEOUT", 10),
+    resumeBufferBytes: r.int("RESUME_BUFFER_BYTES", 1024 * 1024, 1024),
+    snapshotMaxBytes: r.int("SNAPSHOT_MAX_BYTES", 1024 * 1024, 1, 512 * 1024 * 1024),
+    snapshotTtlMs: r.seconds("SNAPSHOT_TTL", 3600, 1),
+    fleetgateUrl: r.str("FLEETGATE_URL", ""),
 
     sessionSize: r.int("SESSION_SIZE", 8, 1, 1000),
     minPartialSessionSize: r.int("MIN_PARTIAL_SESSION_SIZE", 2, 1, 1000),
@@ -503,17 +557,27 @@ export function loadConfig(env: Env): Config {
   const nodeMaxPlayers = cfg.nodeMaxPlayers === 0 ? Math.max(cfg.maxPlayersPerServer, cfg.roomMaxPlayers, cfg.sessionSize) : cfg.nodeMaxPlayers;
   if (nodeMaxPlayers < cfg.maxPlayersPerServer) r.problems.push(`NODE_MAX_PLAYERS=${nodeMaxPlayers} is below MAX_PLAYERS_PER_SERVER=${cfg.maxPlayersPerServer}`);
   if (nodeMaxPlayers < cfg.sessionSize) r.problems.push(`NODE_MAX_PLAYERS=${nodeMaxPlayers} is below SESSION_SIZE=${cfg.sessionSize}: a matched room would not fit on a node`);
+  if (cfg.wsBufferBytes < cfg.maxFrameBytes + WS_MAX_FRAME_HEADER)
+    r.problems.push(
+      `WS_BUFFER_BYTES=${cfg.wsBufferBytes} cannot hold one frame of MAX_FRAME_BYTES=${cfg.maxFrameBytes} with its ${WS_MAX_FRAME_HEADER}-byte header: raise WS_BUFFER_BYTES to at least ${cfg.maxFrameBytes + WS_MAX_FRAME_HEADER} or lower MAX_FRAME_BYTES`,
+    );
+  if (cfg.wsRateBurst !== 0 && cfg.wsRateBurst < 1) r.problems.push(`WS_RATE_BURST=${cfg.wsRateBurst} must be at least 1 (0: twice WS_RATE_LIMIT)`);
+  if (cfg.resume && cfg.resumeBufferBytes < cfg.maxFrameBytes) r.problems.push(`RESUME_BUFFER_BYTES=${cfg.resumeBufferBytes} cannot hold one frame of MAX_FRAME_BYTES=${cfg.maxFrameBytes}`);
+  const fleetgateUrl = cfg.fleetgateUrl || `http://${cfg.host === "0.0.0.0" || cfg.host === "::" ? "127.0.0.1" : cfg.host}:${cfg.port}`;
+  if (!/^https?:\/\/[^\s/]+/.test(fleetgateUrl)) r.problems.push(`FLEETGATE_URL=${JSON.stringify(fleetgateUrl)} must be an http:// or https:// URL`);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze({ ...cfg, serverPortEnd: portEnd, nodeMaxPlayers, fleetgateUrl: fleetgateUrl.replace(/\/+$/, "") });
 }
 
+/** Largest WebSocket frame header: 2 bytes, a 64-bit length and a 4-byte mask (RFC 6455 §5.2). */
+export const WS_MAX_FRAME_HEADER = 14;
+
+/** The token bucket's size: WS_RATE_BURST, or twice WS_RATE_LIMIT when it is 0. */
+export function wsRateBurstOf(c: Pick<Config, "wsRateLimit" | "wsRateBurst">): number {
+  return c.wsRateBurst > 0 ? c.wsRateBurst : 2 * c.wsRateLimit;
+}
+
 /** A config for tests: defaults, then overrides (already in final units). */
-    resume: r.bool("RESUME", true),
-    resumeTimeoutMs: r.seconds("RESUME_TIMEOUT", 10),
-    resumeBufferBytes: r.int("RESUME_BUFFER_BYTES", 1024 * 1024, 1024),
-    snapshotMaxBytes: r.int("SNAPSHOT_MAX_BYTES", 1024 * 1024, 1, 512 * 1024 * 1024),
-    snapshotTtlMs: r.seconds("SNAPSHOT_TTL", 3600, 1),
-    fleetgateUrl: r.str("FLEETGATE_URL", ""),
 export function testConfig(overrides: Partial<Config> = {}, env: Env = {}): Config {
   return Object.freeze({ ...loadConfig(env), ...overrides });
 }
@@ -533,6 +597,3 @@ export function loadConfigOrExit(env: Env, print: (message: string) => void = (m
     throw err;
   }
 }
-  if (cfg.resume && cfg.resumeBufferBytes < cfg.maxFrameBytes) r.problems.push(`RESUME_BUFFER_BYTES=${cfg.resumeBufferBytes} cannot hold one frame of MAX_FRAME_BYTES=${cfg.maxFrameBytes}`);
-  const fleetgateUrl = cfg.fleetgateUrl || `http://${cfg.host === "0.0.0.0" || cfg.host === "::" ? "127.0.0.1" : cfg.host}:${cfg.port}`;
-  if (!/^https?:\/\/[^\s/]+/.test(fleetgateUrl)) r.problems.push(`FLEETGATE_URL=${JSON.stringify(fleetgateUrl)} must be an http:// or https:// URL`);

@@ -4,12 +4,21 @@ import IORedis, { type RedisOptions } from "ioredis";
  * Redis connections. BullMQ needs `maxRetriesPerRequest: null` on every connection it uses (or the
  * Worker throws and the process hangs), so every connection made here has it.
  */
-export function redisOptions(url: string, extra: RedisOptions = {}): RedisOptions {
-  const u = new URL(url);
+export function redisOptions(target: RedisTarget, extra: RedisOptions = {}): RedisOptions {
+  const t: RedisTargetConfig = typeof target === "string" ? { redisUrl: target } : target;
+  const u = new URL(t.redisUrl);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  const sentinels = t.redisSentinels ?? [];
   return {
-    host: u.hostname || "127.0.0.1",
-    port: u.port ? Number(u.port) : 6379,
+    ...(sentinels.length > 0
+      ? {
+          // Sentinel mode: the primary's address is asked of the sentinels on every (re)connect,
+          // and the failover detector reconnects as soon as they announce +switch-master.
+          sentinels: sentinels.map((s) => ({ host: s.host, port: s.port })),
+          name: t.redisSentinelName ?? "mymaster",
+          failoverDetector: true,
+        }
+      : { host: u.hostname || "127.0.0.1", port: u.port ? Number(u.port) : 6379 }),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     db: Number.isFinite(db) ? db : 0,
@@ -21,13 +30,40 @@ export function redisOptions(url: string, extra: RedisOptions = {}): RedisOption
   };
 }
 
-export function createRedis(url: string, extra: RedisOptions = {}): IORedis {
-  return new IORedis(redisOptions(url, extra));
+/** One sentinel's address (REDIS_SENTINELS entry). */
+export interface SentinelAddress {
+  host: string;
+  port: number;
 }
 
-/** True when Redis at `url` answers PING within `timeoutMs`. */
-export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
-  const r = createRedis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: timeoutMs, maxRetriesPerRequest: 1 });
+/**
+ * Where Redis is: the config's REDIS_URL (credentials and db still come from it in Sentinel mode)
+ * and, when REDIS_SENTINELS is set, the sentinels that name the current primary of
+ * REDIS_SENTINEL_NAME. A `Config` is one.
+ */
+export interface RedisTargetConfig {
+  readonly redisUrl: string;
+  readonly redisSentinels?: readonly SentinelAddress[];
+  readonly redisSentinelName?: string;
+}
+
+/** A bare URL, or the config's Redis fields. */
+export type RedisTarget = string | RedisTargetConfig;
+
+export function createRedis(target: RedisTarget, extra: RedisOptions = {}): IORedis {
+  return new IORedis(redisOptions(target, extra));
+}
+
+/** True when Redis at `target` answers PING within `timeoutMs`. */
+export async function redisAnswers(target: RedisTarget, timeoutMs = 1000): Promise<boolean> {
+  const r = createRedis(target, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    sentinelRetryStrategy: () => null,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    failoverDetector: false,
+  });
   r.on("error", () => {});
   try {
     await r.connect();

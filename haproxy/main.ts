@@ -35,12 +35,12 @@ const config: Config = Object.freeze({
 if (!Bun.which(config.haproxyBin)) {
   fail(`HAProxy is not installed (no "${config.haproxyBin}" on PATH). Install it (e.g. apt-get install -y haproxy) or set HAPROXY_BIN.`);
 }
-if (!(await redisAnswers(config.redisUrl, 2000))) fail(`Redis does not answer at ${config.redisUrl}`);
+if (!(await redisAnswers(config, 2000))) fail(`Redis does not answer at ${config.redisUrl}`);
 
 const log = createLogger("templater", config.logLevel);
 const keys = createKeys(config.redisPrefix);
-const redis = createRedis(config.redisUrl);
-const newRedis = () => createRedis(config.redisUrl);
+const redis = createRedis(config);
+const newRedis = () => createRedis(config);
 
 // Signals are handled from before start-up: one that arrives while HAProxy is being started
 // waits for the start to finish, then stops it too (in child mode), instead of orphaning it.

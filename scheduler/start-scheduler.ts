@@ -14,7 +14,7 @@ import { createKeys, type Keys } from "../core/keys.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { MetricsRegistry } from "../core/metrics.ts";
 import { RedisNodeRegistry, type NodeRegistry } from "../model/node-registry.ts";
-import { createRedis, redisOptions, type Redis } from "../core/redis.ts";
+import { createRedis, redisOptions, type Redis, type RedisTarget } from "../core/redis.ts";
 import type { DrainJob, NodeRecord, ReapJob, ScaleUpJob, WakeJob } from "../core/types.ts";
 import { sweepExpiredSessions } from "../model/sessions/session-store.ts";
 import { sweepAbsentSeats } from "../model/rooms/seat-reaper.ts";
@@ -82,11 +82,11 @@ export interface RunningScheduler {
  * its own connections — with `maxRetriesPerRequest: null`, or its Worker throws and the process
  * hangs (DESIGN, Stack notes). Picked field by field: BullMQ's option type is not ioredis 6's.
  */
-export function bullConnection(url: string): ConnectionOptions {
-  const o = redisOptions(url);
+export function bullConnection(target: RedisTarget): ConnectionOptions {
+  const o = redisOptions(target);
   return {
-    host: o.host,
-    port: o.port,
+    // Sentinel mode (REDIS_SENTINELS): BullMQ's connections follow a failover like ours do.
+    ...(o.sentinels ? { sentinels: o.sentinels, name: o.name, failoverDetector: o.failoverDetector } : { host: o.host, port: o.port }),
     db: o.db,
     ...(o.username ? { username: o.username } : {}),
     ...(o.password ? { password: o.password } : {}),
@@ -121,7 +121,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
   const keys = createKeys(config.redisPrefix);
   const connections: Redis[] = [];
   const newRedis = () => {
-    const r = createRedis(config.redisUrl);
+    const r = createRedis(config);
     connections.push(r);
     return r;
   };
@@ -145,7 +145,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     probe: deps.probe ?? httpHealthProbe,
     portInUse: deps.portInUse ?? localPortInUse(config.nodeBindAddress),
   });
-  const connection = bullConnection(config.redisUrl);
+  const connection = bullConnection(config);
   const queues = createQueues(connection, keys);
   const client = createSchedulerClient(queues);
   // One long-lived QueueEvents, created and ready before any job is added (a QueueEvents created

@@ -36,11 +36,11 @@ export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | und
   const clock = opts.clock ?? realClock;
   const log = opts.log ?? createLogger("gateway", config.logLevel);
   const keys = createKeys(config.redisPrefix);
-  const redis = createRedis(config.redisUrl);
+  const redis = createRedis(config);
   redis.on("error", (err: Error) => log.warn("redis error", { err }));
   const extra: ReturnType<typeof createRedis>[] = [];
   const newRedis = () => {
-    const r = createRedis(config.redisUrl);
+    const r = createRedis(config);
     r.on("error", (err: Error) => log.warn("redis error", { err }));
     extra.push(r);
     return r;

@@ -53,6 +53,8 @@ export async function createNodeDriver(config: Config, opts: CreateNodeDriverOpt
       fleet,
       image: config.nodeImage,
       dockerHosts: config.dockerHosts,
+      hostRegions: config.dockerHostRegions,
+      defaultRegion: config.region,
       network: config.dockerNetwork,
       bindAddress: config.nodeBindAddress,
       memoryMb: config.nodeMemoryMb,

@@ -8,7 +8,10 @@
  *   binds the scheduler-assigned port on the bind address through its HOST env. `bridge`: the
  *   container port is published on bindAddress:port (127.0.0.1 by default) — the node is dialled
  *   there, never on a container-network address.
- * - New nodes go to the engine with the fewest running containers of this fleet.
+ * - New nodes go to the engine with the fewest running containers of this fleet, among the
+ *   engines of the region the node is wanted in (DOCKER_HOSTS `region=url`; any engine when none
+ *   is there). Containers carry `fleetgate.region`; one engine may be listed under two regions
+ *   (tests on one machine): its containers then belong to the entry of their region label.
  */
 import type Docker from "dockerode";
 import { realClock, type Clock } from "../../core/clock.ts";
@@ -22,6 +25,7 @@ export const LABEL_FLEET = "fleetgate.fleet";
 export const LABEL_NODE = "fleetgate.node";
 export const LABEL_PORT = "fleetgate.port";
 export const LABEL_HOST = "fleetgate.host";
+export const LABEL_REGION = "fleetgate.region";
 /** Hash of the spec a container was created from: a wake with a different spec recreates it. */
 export const LABEL_SPEC = "fleetgate.spec-sha256";
 
@@ -33,6 +37,10 @@ export interface DockerDriverOptions {
   image: string;
   /** DOCKER_HOSTS entries. Default the local unix socket. */
   dockerHosts?: readonly string[];
+  /** Region of each DOCKER_HOSTS entry, same order (Config.dockerHostRegions). Default: every engine in `defaultRegion`. */
+  hostRegions?: readonly string[];
+  /** Region of engines without one. Default `local`. */
+  defaultRegion?: string;
   /** `host` (default) or `bridge`. */
   network?: DockerNetworkMode;
   /**
@@ -61,6 +69,9 @@ export interface DockerDriverOptions {
 
 interface Engine {
   url: string;
+  region: string;
+  /** Another entry lists the same engine (under another region): filter its containers by region label. */
+  shared: boolean;
   docker: Docker;
   /** Address nodes on this engine bind (host mode) or are published on (bridge). */
   bind: string;
@@ -99,8 +110,11 @@ export class DockerDriver implements NodeDriver {
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger ?? silentLogger;
     const urls = opts.dockerHosts?.length ? opts.dockerHosts : ["unix:///var/run/docker.sock"];
-    this.engines = urls.map((url) => ({
+    const regionOf = (i: number) => opts.hostRegions?.[i] ?? opts.defaultRegion ?? "local";
+    this.engines = urls.map((url, i) => ({
       url,
+      region: regionOf(i),
+      shared: urls.some((u, j) => j !== i && u === url),
       docker: opts.clients?.[url] ?? dockerFromUrl(url),
       ...engineAddresses(url, opts.bindAddress ?? "127.0.0.1", opts.bindAddresses?.[url], opts.advertiseHosts?.[url]),
     }));
@@ -127,7 +141,7 @@ export class DockerDriver implements NodeDriver {
         await removeContainer(found.container);
         return this.create(spec, specHash, found.engine);
       }
-      return this.create(spec, specHash, await this.leastLoadedEngine());
+      return this.create(spec, specHash, await this.leastLoadedEngine(spec.region));
     });
   }
 
@@ -161,7 +175,7 @@ export class DockerDriver implements NodeDriver {
     const perEngine = await Promise.all(
       this.engines.map(async (engine) => {
         try {
-          return { engine, items: await engine.docker.listContainers({ all: true, filters: { label: [`${LABEL_FLEET}=${this.fleet}`] } }) };
+          return { engine, items: await engine.docker.listContainers({ all: true, filters: { label: this.labelFilter(engine) } }) };
         } catch (err) {
           throw classify(err, `list containers on ${engine.url}`);
         }
@@ -180,6 +194,7 @@ export class DockerDriver implements NodeDriver {
           host: c.Labels[LABEL_HOST] ?? engine.advertise,
           port: Number(c.Labels[LABEL_PORT] ?? 0),
           dockerHost: engine.url,
+          region: c.Labels[LABEL_REGION] ?? engine.region,
           running,
           exitCode: !running && exited?.[1] !== undefined ? Number(exited[1]) : undefined,
           // The list call has no start time; `inspect` has it.
@@ -251,6 +266,7 @@ export class DockerDriver implements NodeDriver {
           [LABEL_NODE]: spec.nodeId,
           [LABEL_PORT]: String(spec.port),
           [LABEL_HOST]: engine.advertise,
+          [LABEL_REGION]: engine.region,
           [LABEL_SPEC]: specHash,
         },
         ...(host ? {} : { ExposedPorts: { [portKey]: {} } }),
@@ -310,7 +326,12 @@ export class DockerDriver implements NodeDriver {
 
   private async locate(nodeId: string): Promise<Located | undefined> {
     const name = this.containerName(nodeId);
-    for (const engine of this.engines) {
+    const seen = new Set<string>();
+    for (const listed of this.engines) {
+      // One engine listed under two regions is asked once; the container's region label says which entry it is.
+      if (seen.has(listed.url)) continue;
+      seen.add(listed.url);
+      let engine = listed;
       const container = engine.docker.getContainer(name);
       try {
         const info = await container.inspect();
@@ -318,6 +339,8 @@ export class DockerDriver implements NodeDriver {
         if (info.Config.Labels?.[LABEL_FLEET] !== this.fleet || info.Config.Labels?.[LABEL_NODE] !== nodeId) {
           throw new DriverError(`container ${name} on ${engine.url} exists but is not node ${nodeId} of fleet ${this.fleet}`, false);
         }
+        const labelRegion = info.Config.Labels?.[LABEL_REGION];
+        if (listed.shared && labelRegion) engine = this.engines.find((e) => e.url === listed.url && e.region === labelRegion) ?? listed;
         return { engine, container, info };
       } catch (err) {
         if (err instanceof DriverError) throw err;
@@ -334,20 +357,27 @@ export class DockerDriver implements NodeDriver {
     return found;
   }
 
-  /** The reachable engine with the fewest running containers of this fleet. */
-  private async leastLoadedEngine(): Promise<Engine> {
-    if (this.engines.length === 1 && this.engines[0]) return this.engines[0];
+  /** Label filter for this fleet's containers of one DOCKER_HOSTS entry. */
+  private labelFilter(engine: Engine): string[] {
+    return engine.shared ? [`${LABEL_FLEET}=${this.fleet}`, `${LABEL_REGION}=${engine.region}`] : [`${LABEL_FLEET}=${this.fleet}`];
+  }
+
+  /** The reachable engine with the fewest running containers of this fleet, in `region` when it has engines. */
+  private async leastLoadedEngine(region?: string): Promise<Engine> {
+    const inRegion = this.engines.filter((e) => e.region === region);
+    const engines = inRegion.length > 0 ? inRegion : this.engines;
+    if (engines.length === 1 && engines[0]) return engines[0];
     const counts = await Promise.all(
-      this.engines.map(async (engine) => {
+      engines.map(async (engine) => {
         try {
-          return (await engine.docker.listContainers({ filters: { label: [`${LABEL_FLEET}=${this.fleet}`], status: ["running"] } })).length;
+          return (await engine.docker.listContainers({ filters: { label: this.labelFilter(engine), status: ["running"] } })).length;
         } catch (err) {
           this.log.warn("docker engine unreachable; not placing nodes on it", { engine: engine.url, error: err instanceof Error ? err.message : String(err) });
           return undefined;
         }
       }),
     );
-    const engine = this.engines[pickEngine(counts)];
+    const engine = engines[pickEngine(counts)];
     if (!engine) throw new DriverError("no docker engine is reachable", true);
     return engine;
   }
@@ -361,6 +391,7 @@ export class DockerDriver implements NodeDriver {
       host: labels[LABEL_HOST] ?? l.engine.advertise,
       port: Number(labels[LABEL_PORT] ?? 0),
       dockerHost: l.engine.url,
+      region: labels[LABEL_REGION] ?? l.engine.region,
     };
   }
 

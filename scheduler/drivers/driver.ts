@@ -16,6 +16,11 @@ export interface NodeSpec {
   maxPlayers: number;
   drainSeconds: number;
   roomMode: RoomMode;
+  /**
+   * Region the node is wanted in (its scale-up's). A driver with engines in several regions
+   * (DOCKER_HOSTS `region=url`) starts it on one of that region's; unset or unknown: any engine.
+   */
+  region?: string;
   /** Extra environment for the node (image-specific settings). */
   env?: Record<string, string>;
 }
@@ -31,6 +36,8 @@ export interface NodeHandle {
   port: number;
   /** DOCKER_HOSTS entry the node runs on ("" when not docker). */
   dockerHost: string;
+  /** Region of the engine the node runs on, when the driver knows it (the docker driver). */
+  region?: string;
 }
 
 export interface DriverNodeInfo extends NodeHandle {

@@ -63,9 +63,10 @@ export class NodeLifecycle {
     return this.d.clock.now();
   }
 
-  private spec(n: Pick<NodeRecord, "id" | "port" | "token">): NodeSpec {
+  private spec(n: Pick<NodeRecord, "id" | "port" | "token"> & { region?: string }): NodeSpec {
     const c = this.d.config;
     return {
+      ...(n.region ? { region: n.region } : {}),
       nodeId: n.id,
       port: n.port,
       token: n.token,
@@ -161,7 +162,7 @@ export class NodeLifecycle {
   private async bringUp(rec: NodeRecord): Promise<NodeRecord> {
     const started = this.now();
     const handle = await this.d.driver.start(this.spec({ ...rec, port: await this.specPort(rec) }));
-    await this.d.registry.update(rec.id, { host: handle.host, port: handle.port, driver: handle.driver, ref: handle.ref, dockerHost: handle.dockerHost });
+    await this.d.registry.update(rec.id, { host: handle.host, port: handle.port, driver: handle.driver, ref: handle.ref, dockerHost: handle.dockerHost, ...(handle.region ? { region: handle.region } : {}) });
     await this.waitHealthy(rec.id, handle.host, handle.port, started + this.d.config.nodeStartTimeoutMs);
     const now = this.now();
     // A freshly ready node counts its inactivity from now (CONTRACT: shut down after

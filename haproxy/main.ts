@@ -54,7 +54,7 @@ const starting = startTemplater({
   gateways: new GatewayRegistry(redis, keys, config.gatewayHeartbeatMs * 3),
   clock: realClock,
   log,
-  metrics: new MetricsRegistry(),
+  metrics: new MetricsRegistry({ processMetrics: true }),
   haproxyMode: config.haproxyMode,
 });
 let stopping = false;

@@ -277,7 +277,7 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
       port: config.templaterMetricsPort,
       fetch(req) {
         const path = new URL(req.url).pathname;
-        if (path === "/metrics") return new Response(deps.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+        if (path === "/metrics") return deps.metrics.render().then((text) => new Response(text, { headers: { "content-type": deps.metrics.contentType } }));
         if (path === "/health") return Response.json({ status: "ok" });
         return Response.json({ error: { code: "NOT_FOUND", message: "not found" } }, { status: 404 });
       },

@@ -134,7 +134,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     exclude: [config.port, config.haproxyPort, config.haproxyStatsPort, config.haproxyTlsPort, config.schedulerMetricsPort].filter((p) => p > 0),
     maxServers: config.maxServers,
   });
-  const metrics = createSchedulerMetrics(deps.metrics ?? new MetricsRegistry());
+  const metrics = createSchedulerMetrics(deps.metrics ?? new MetricsRegistry({ processMetrics: true }));
   const lifecycle = new NodeLifecycle({
     config,
     registry,
@@ -272,7 +272,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
         if (path === "/metrics") {
           // Nodes by state as of this scrape, not of the last tick.
           await registry.list().then(metrics.observeNodes, () => {});
-          return new Response(metrics.registry.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+          return new Response(await metrics.registry.render(), { headers: { "content-type": metrics.registry.contentType } });
         }
         if (path === "/health") return Response.json({ status: "ok" });
         return Response.json({ error: { code: "NOT_FOUND", message: "not found" } }, { status: 404 });

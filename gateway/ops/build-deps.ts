@@ -51,7 +51,7 @@ export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | und
   // A connection of its own (maxRetriesPerRequest: null, as BullMQ needs); closed with the queues.
   const queues = createQueues(newRedis(), keys);
   const scheduler = createSchedulerClient(queues);
-  const partial = { config, keys, redis, newRedis, clock, log, metrics: new MetricsRegistry(), nodes, gateways, auth: jwt, signer: jwt, placement: new RedisPlacement(redis, keys, nodes), scheduler, queues, gatewayId: gatewayIdFor(config) };
+  const partial = { config, keys, redis, newRedis, clock, log, metrics: new MetricsRegistry({ processMetrics: true }), nodes, gateways, auth: jwt, signer: jwt, placement: new RedisPlacement(redis, keys, nodes), scheduler, queues, gatewayId: gatewayIdFor(config) };
   const deps: GatewayDeps = { ...partial, seats: createSeatChecker(partial), presence: createRoomPresence(partial) };
   return {
     deps,

@@ -129,7 +129,7 @@ describe.skipIf(!need("redis"))("two matchmaker workers, 1,000 tickets", () => {
     expect(placed).toBe(seenPlayers.size);
     expect(metrics.counter("fleetgate_matchmaker_tickets_total", "").get({ outcome: "matched" })).toBe(seenPlayers.size);
     expect(metrics.histogram("fleetgate_matchmaker_ticket_wait_seconds", "").count()).toBe(seenPlayers.size);
-    expect(metrics.render()).toContain("fleetgate_matchmaker_rooms_total");
+    expect(await metrics.render()).toContain("fleetgate_matchmaker_rooms_total");
   }, 20_000);
 });
 

@@ -346,6 +346,8 @@ async function main(): Promise<void> {
       maxRooms: 100_000,
       rooms: 0,
       players: 0,
+      reservedRooms: 0,
+      reservedSeats: 0,
       token: nodeToken,
       driver: "bench",
       ref: String(node.proc.pid),

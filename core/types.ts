@@ -45,10 +45,14 @@ export interface NodeRecord {
   /** Max players on the node (MAX_PLAYERS_PER_SERVER). */
   capacity: number;
   maxRooms: number;
-  /** Rooms placed on the node, as last counted. */
+  /** Rooms on the node as the node last reported them (its /health). */
   rooms: number;
-  /** Players on the node (reserved seats), as last counted. */
+  /** Players on the node as the node last reported them (its /health). */
   players: number;
+  /** Rooms placed on the node (the seat budget, model/seat-budget.ts; never written by anyone else). */
+  reservedRooms: number;
+  /** Seats reserved on the node: one per player session plus each room's seats (the seat budget). */
+  reservedSeats: number;
   /** Secret the node requires on every gateway connection. Never exposed by the API. */
   token: string;
   /** Driver that runs it and the driver's reference (container id, pid). */

@@ -9,6 +9,11 @@ import type { NodeRecord } from "../core/types.ts";
 export interface Placement {
   /** The node that owns the room, placing the room if it is new. Throws AppError 503 NO_CAPACITY. */
   placeRoom(roomCode: string, opts: { region?: string; now: number; seats?: number }): Promise<NodeRecord>;
+  /**
+   * Places a new room and reserves one player seat on its node in the same atomic step (player
+   * sessions: MAX_PLAYERS_PER_SERVER bounds the seats). Undefined when no ready node has both.
+   */
+  placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string): Promise<NodeRecord | undefined>;
   /** The node that owns the room, without placing it. */
   nodeForRoom(roomCode: string): Promise<NodeRecord | undefined>;
   /** Forgets the room's placement (room closed). */

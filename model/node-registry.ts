@@ -62,7 +62,7 @@ export interface NodeRegistry {
   subscribe(fn: (e: NodeEvent) => void): Promise<() => Promise<void>>;
 }
 
-const NUM_FIELDS = ["port", "capacity", "maxRooms", "rooms", "players", "startedAt", "lastSeenAt", "stateChangedAt", "lastActivityAt", "stoppedAt", "healthFailures"] as const;
+const NUM_FIELDS = ["port", "capacity", "maxRooms", "rooms", "players", "reservedRooms", "reservedSeats", "startedAt", "lastSeenAt", "stateChangedAt", "lastActivityAt", "stoppedAt", "healthFailures"] as const;
 
 export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -83,6 +83,8 @@ export function decodeNode(h: Record<string, string>): NodeRecord | undefined {
     maxRooms: num("maxRooms"),
     rooms: num("rooms"),
     players: num("players"),
+    reservedRooms: num("reservedRooms"),
+    reservedSeats: num("reservedSeats"),
     token: h.token ?? "",
     driver: h.driver ?? "",
     ref: h.ref ?? "",

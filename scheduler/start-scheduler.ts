@@ -182,18 +182,6 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
         }
         return pending;
       },
-      async reservations(nodes: readonly NodeRecord[]) {
-        const pipe = redis.pipeline();
-        for (const n of nodes) pipe.scard(keys.nodeRooms(n.id)).scard(keys.nodeSeats(n.id));
-        const res = (await pipe.exec()) ?? [];
-        const out = new Map<string, { rooms: number; seats: number }>();
-        nodes.forEach((n, i) => {
-          const rooms = res[2 * i]?.[1];
-          const seats = res[2 * i + 1]?.[1];
-          out.set(n.id, { rooms: typeof rooms === "number" ? rooms : 0, seats: typeof seats === "number" ? seats : 0 });
-        });
-        return out;
-      },
     },
     requests: {
       scaleUp: (job) => client.requestScaleUp(job),

@@ -5,9 +5,10 @@
 import type { NodeRegistry } from "../../model/node-registry.ts";
 import { NODE_STATES, type NodeRecord, type NodeState } from "../../core/types.ts";
 import type { SchedulerClient } from "../../model/jobs.ts";
+import { usedSeats } from "../../model/seat-budget.ts";
 
 export interface CapacitySnapshot {
-  /** Players seated on live nodes. */
+  /** Players on live nodes: reported or reserved, whichever is larger (the seat budget's used seats, uncapped). */
   players: number;
   /** Player capacity of nodes that take new players (ready). */
   capacity: number;
@@ -27,10 +28,10 @@ export function summarizeCapacity(nodes: readonly NodeRecord[], queues: Record<s
   for (const n of nodes) {
     byState[n.state]++;
     if (n.state === "ready" || n.state === "draining" || n.state === "unhealthy") {
-      players += n.players;
-      // As the autoscaler counts them (seatedPlayers): a node holding a whole room can have more
-      // players than its capacity — it is full, not over.
-      used += Math.min(n.players, n.capacity);
+      players += Math.max(n.players, n.reservedSeats);
+      // As the autoscaler counts them (the seat budget's usedSeats): a node holding a whole room
+      // can have more players than its capacity — it is full, not over.
+      used += usedSeats(n);
     }
     if (n.state === "ready") capacity += n.capacity;
   }

@@ -2,7 +2,8 @@
 import { Elysia } from "elysia";
 import type { GatewayDeps } from "../deps.ts";
 import { publicNode } from "../../core/types.ts";
-import { capacitySnapshot } from "./capacity.ts";
+import { capacitySnapshot, summarizeCapacity } from "./capacity.ts";
+import { usedRooms } from "../../model/seat-budget.ts";
 import { docsPage, openApiDocument } from "./openapi.ts";
 
 /** How long /ready waits for Redis before calling the replica not ready. */
@@ -32,9 +33,10 @@ export function opsRoutes(deps: GatewayDeps, hooks: { beforeMetrics?: () => void
       async () => {
         hooks.beforeMetrics?.();
         const nodes = await deps.nodes.list().catch(() => []);
+        // The seat budget's numbers, as /v1/capacity and the autoscaler count them.
         const live = nodes.filter((n) => n.state === "ready" || n.state === "draining" || n.state === "unhealthy");
-        rooms.set(live.reduce((a, n) => a + n.rooms, 0));
-        players.set(live.reduce((a, n) => a + n.players, 0));
+        rooms.set(live.reduce((a, n) => a + usedRooms(n), 0));
+        players.set(summarizeCapacity(nodes, {}).players);
         return new Response(await deps.metrics.render(), { headers: { "content-type": deps.metrics.contentType } });
       },
       { detail: { summary: "Prometheus metrics", tags: ["ops"] } },

@@ -21,7 +21,7 @@ import type { Keys } from "../../core/keys.ts";
 import type { Logger } from "../../core/log.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomState } from "../../core/types.ts";
-import { releasePlacement } from "../placement/redis-placement.ts";
+import { releaseReservation } from "../seat-budget.ts";
 import { dropDeadGatewayPresence, parseAbsenceMember } from "./presence.ts";
 import { RoomStore } from "./room-store.ts";
 
@@ -162,7 +162,7 @@ async function announce(deps: SeatReaperDeps, store: RoomStore, code: string, r:
   if (r.closed) {
     await publish({ type: "close", roomCode: code, at: now });
     const nodeId = await deps.redis.get(deps.keys.roomNode(code));
-    if (nodeId) await releasePlacement(deps.redis, deps.keys, code, nodeId, "").catch((err: unknown) => deps.log?.warn("placement not released", { room: code, err }));
+    if (nodeId) await releaseReservation(deps.redis, deps.keys, code, nodeId, "").catch((err: unknown) => deps.log?.warn("placement not released", { room: code, err }));
   } else if (r.newHostId) {
     await publish({ type: "host", roomCode: code, playerId: r.newHostId, at: now });
   }

@@ -7,7 +7,7 @@
 import type { Keys } from "../../core/keys.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { PlayerSession } from "../../core/types.ts";
-import { releasePlacement } from "../placement/redis-placement.ts";
+import { releaseReservation } from "../seat-budget.ts";
 
 export interface StoredSession extends PlayerSession {
   mode: string;
@@ -144,10 +144,10 @@ async function releaseClaimed(redis: Redis, keys: Keys, sessionId: string, maxEx
   if (flat.length === 0) return false;
   const s = decode(pairs(flat));
   if (!s) return true;
-  await releasePlacement(redis, keys, s.roomCode, s.nodeId, s.sessionId);
+  await releaseReservation(redis, keys, s.roomCode, s.nodeId, s.sessionId);
   // The room may have been placed again after its first node died (a reconnect): forget that too.
   const current = await redis.get(keys.roomNode(s.roomCode));
-  if (current && current !== s.nodeId) await releasePlacement(redis, keys, s.roomCode, current, "");
+  if (current && current !== s.nodeId) await releaseReservation(redis, keys, s.roomCode, current, "");
   await redis.eval(UNPOINT_LUA, 1, keys.playerSession(s.playerId), s.sessionId);
   return true;
 }

@@ -119,6 +119,8 @@ export class NodeLifecycle {
         maxRooms: this.d.config.nodeMaxRooms,
         rooms: 0,
         players: 0,
+        reservedRooms: 0,
+        reservedSeats: 0,
         token: randomBytes(24).toString("base64url"),
         driver: this.d.driver.kind,
         ref: "",

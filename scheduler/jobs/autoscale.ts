@@ -10,14 +10,9 @@ import { AUTOSCALER_REQUEST_PREFIX } from "./scale-up.ts";
 
 /** Everything the policy reads, in one consistent-enough snapshot. */
 export async function readFleetSnapshot(ctx: Pick<SchedulerContext, "registry" | "signals" | "scaleState">, now: number): Promise<FleetSnapshot> {
-  const [listed, pendingJoins, state] = await Promise.all([ctx.registry.list(), ctx.signals.pendingJoins(now), ctx.scaleState.read()]);
-  const held = ctx.signals.reservations ? await ctx.signals.reservations(listed) : undefined;
-  const nodes = held
-    ? listed.map((n) => {
-        const r = held.get(n.id);
-        return r ? { ...n, rooms: Math.max(n.rooms, r.rooms), players: Math.max(n.players, r.seats) } : n;
-      })
-    : listed;
+  // Node records carry both what nodes report and what the seat budget reserved on them; the
+  // policy counts them with the same functions as placement and /v1/capacity (model/seat-budget.ts).
+  const [nodes, pendingJoins, state] = await Promise.all([ctx.registry.list(), ctx.signals.pendingJoins(now), ctx.scaleState.read()]);
   const pendingStarts = await ctx.signals.pendingStarts(nodes);
   return { nodes, pendingJoins, pendingStarts, floor: state.floor, lastScaleUpAt: state.lastScaleUpAt, lastScaleDownAt: state.lastScaleDownAt };
 }

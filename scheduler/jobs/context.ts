@@ -36,12 +36,6 @@ export interface FleetSignals {
   pendingJoins(now: number): Promise<number>;
   /** Nodes requested by scale-up jobs that are not in `nodes` yet. */
   pendingStarts(nodes: readonly NodeRecord[]): Promise<number>;
-  /**
-   * What placement has reserved on each node (rooms placed, seats held by joins), by node id. The
-   * health check writes what the node reports (connected players), which lags a join that holds a
-   * seat but has not connected yet; the policy counts the larger of the two.
-   */
-  reservations?(nodes: readonly NodeRecord[]): Promise<Map<string, { rooms: number; seats: number }>>;
 }
 
 /** Work the processors hand to other queues. */

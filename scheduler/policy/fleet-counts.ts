@@ -3,6 +3,7 @@
  * nodes are idle spares, how much player capacity is up or coming. Pure.
  */
 import type { NodeRecord, NodeState } from "../../core/types.ts";
+import { usedRooms, usedSeats } from "../../model/seat-budget.ts";
 
 /**
  * States that occupy a server slot against MAX_SERVERS. A `stopped` node's container still exists
@@ -14,9 +15,12 @@ export function isLive(n: Pick<NodeRecord, "state">): boolean {
   return LIVE_STATES.includes(n.state);
 }
 
-/** A ready node nobody uses: no players and no rooms. Only such nodes are ever scaled down. */
-export function isIdle(n: Pick<NodeRecord, "state" | "players" | "rooms">): boolean {
-  return n.state === "ready" && n.players === 0 && n.rooms === 0;
+/**
+ * A ready node nobody uses: no players and no rooms, reported or reserved (a seat reserved by a
+ * join whose player has not connected yet counts). Only such nodes are ever scaled down.
+ */
+export function isIdle(n: Pick<NodeRecord, "state" | "players" | "rooms" | "reservedRooms" | "reservedSeats" | "capacity">): boolean {
+  return n.state === "ready" && usedSeats(n) === 0 && usedRooms(n) === 0;
 }
 
 export interface FleetCounts {
@@ -53,10 +57,11 @@ export function countFleet(nodes: readonly NodeRecord[], pendingStarts: number):
 }
 
 /**
- * Players that count against a node's capacity: at most its capacity. A room's players all meet on
- * the room's node, so with one server per match (MAX_PLAYERS_PER_SERVER=1) an 8-player room puts 8
- * players on a capacity-1 node: that node is full, not 800 % used (which would start 9 more).
+ * Players that count against a node's capacity: the seat budget's used seats — max(reported
+ * players, reserved seats of sessions and rooms), at most its capacity. A room's players all meet
+ * on the room's node, so with one server per match (MAX_PLAYERS_PER_SERVER=1) an 8-player room puts
+ * 8 players on a capacity-1 node: that node is full, not 800 % used (which would start 9 more).
  */
-export function seatedPlayers(n: Pick<NodeRecord, "players" | "capacity">): number {
-  return Math.min(n.players, n.capacity);
+export function seatedPlayers(n: Pick<NodeRecord, "players" | "reservedSeats" | "capacity">): number {
+  return usedSeats(n);
 }

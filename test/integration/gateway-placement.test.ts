@@ -77,7 +77,8 @@ describe.skipIf(!need("redis"))("RedisPlacement", () => {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => p.placeRoomWithSeat(`seat-${i}`, `s_holder${i}xx`)));
     expect(results.filter(Boolean).length).toBe(6);
     for (let i = 0; i < 3; i++) expect(await tr.redis.scard(tr.keys.nodeSeats(`node-${i}`))).toBe(2);
-    expect((await reg.get("node-0"))!.players).toBe(2);
+    // Reserved, not reported: the node record keeps the two apart (the seat budget).
+    expect((await reg.get("node-0"))!).toMatchObject({ reservedSeats: 2, reservedRooms: 2, players: 0 });
   });
 
   test("rooms take their seats: 8-player rooms on 32-player nodes fit 4 a node, never more; release frees them", async () => {

@@ -12,6 +12,8 @@ export function nodeRecord(id: string, state: NodeState, port: number, extra: Pa
     maxRooms: 100,
     rooms: 0,
     players: 0,
+    reservedRooms: 0,
+    reservedSeats: 0,
     token: "tok",
     driver: "process",
     ref: "",

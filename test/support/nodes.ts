@@ -11,6 +11,8 @@ export function makeNode(p: Partial<NodeRecord> & { id: string }): NodeRecord {
     maxRooms: 100,
     rooms: 0,
     players: 0,
+    reservedRooms: 0,
+    reservedSeats: 0,
     token: "tok",
     driver: "fake",
     ref: p.id,

@@ -34,8 +34,6 @@ export interface MemoryScheduler {
   state: ScaleState;
   events: ScaleEvent[];
   pendingJoins: { n: number };
-  /** What placement holds per node (rooms, seats), as the Redis sets would say. */
-  reservations: Map<string, { rooms: number; seats: number }>;
   asked: { scaleUp: ScaleUpJob[]; drain: DrainJob[]; reap: ReapNodeJob[] };
 }
 
@@ -56,7 +54,6 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
   const state: ScaleState = { floor: 0, lastScaleUpAt: 0, lastScaleDownAt: 0 };
   const events: ScaleEvent[] = [];
   const pendingJoins = { n: 0 };
-  const reservations = new Map<string, { rooms: number; seats: number }>();
   const asked: MemoryScheduler["asked"] = { scaleUp: [], drain: [], reap: [] };
   const ctx: SchedulerContext = {
     config,
@@ -75,7 +72,7 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
         if (e.action === "down") state.lastScaleDownAt = e.at;
       },
     },
-    signals: { pendingJoins: async () => pendingJoins.n, pendingStarts: async () => 0, reservations: async () => reservations },
+    signals: { pendingJoins: async () => pendingJoins.n, pendingStarts: async () => 0 },
     requests: {
       scaleUp: async (j) => void asked.scaleUp.push(j),
       drain: async (j) => void asked.drain.push(j),
@@ -87,7 +84,7 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
   const setProbe = (p: HealthProbe | undefined) => {
     override = p;
   };
-  return { ctx, clock, registry, driver, ports, probe, down, setProbe, state, events, pendingJoins, reservations, asked };
+  return { ctx, clock, registry, driver, ports, probe, down, setProbe, state, events, pendingJoins, asked };
 }
 
 /** A JobContext that records progress. */

@@ -364,7 +364,17 @@ describe("autoscale tick", () => {
     await processScaleUp(scaleUp(1), m.ctx);
     const id = (await m.registry.list())[0]!.id;
     expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "none" });
-    m.reservations.set(id, { rooms: 1, seats: 1 }); // placed, /health still says 0 players
+    await m.registry.update(id, { reservedRooms: 1, reservedSeats: 1 }); // placed, /health still says 0 players
+    expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "up", count: 1 });
+  });
+
+  test("lobby seats count: 4 lobbies of 8 on a 32-seat node fill it, and the autoscaler scales up", async () => {
+    const m = memoryScheduler({ minReadyServers: 0, maxPlayersPerServer: 32, scaleUpUtilization: 0.8 });
+    await processScaleUp(scaleUp(1), m.ctx);
+    const id = (await m.registry.list())[0]!.id;
+    expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "none" });
+    // Four lobbies placed (8 seats each), nobody connected yet: /health says 0 players.
+    await m.registry.update(id, { reservedRooms: 4, reservedSeats: 32 });
     expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "up", count: 1 });
   });
 

@@ -290,6 +290,24 @@ export interface Config {
 
   /** LOG_LEVEL — debug | info | warn | error. Default info. */
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /**
+   * LOG_FORMAT — json | pretty | auto. `json`: one pino JSON object a line (component and ids as
+   * fields), what log shippers read; `pretty`: pino-pretty's human lines. Default auto: JSON
+   * when stdout is not a terminal, pretty when it is.
+   */
+  readonly logFormat: "json" | "pretty" | "auto";
+  /**
+   * DASHBOARD_HISTORY_INTERVAL — how often each gateway and scheduler appends a sample (players,
+   * capacity, nodes by state and version, joins/s, join p99, frames/s, scaling events) to the
+   * dashboard's history ring in Redis. Seconds. Default 5.
+   */
+  readonly dashboardHistoryIntervalMs: number;
+  /**
+   * DASHBOARD_HISTORY_POINTS — samples kept per source in the history ring (older ones are
+   * trimmed), so a freshly opened dashboard shows the last POINTS × INTERVAL. Default 360
+   * (30 minutes at 5 s).
+   */
+  readonly dashboardHistoryPoints: number;
   /** DATA_DIR — local state for single-machine runs. Default `.data`. */
   readonly dataDir: string;
 }
@@ -540,6 +558,9 @@ export function loadConfig(env: Env): Config {
     roomSeatGraceMs: r.seconds("ROOM_SEAT_GRACE", 60),
 
     logLevel: r.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
+    logFormat: r.oneOf("LOG_FORMAT", "auto", ["json", "pretty", "auto"] as const),
+    dashboardHistoryIntervalMs: r.seconds("DASHBOARD_HISTORY_INTERVAL", 5),
+    dashboardHistoryPoints: r.int("DASHBOARD_HISTORY_POINTS", 360, 10, 100000),
     dataDir: r.str("DATA_DIR", ".data"),
   };
 

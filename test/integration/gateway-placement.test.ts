@@ -4,6 +4,9 @@ import { AppError } from "../../core/errors.ts";
 import { RedisNodeRegistry } from "../../model/node-registry.ts";
 import { RedisPlacement } from "../../model/placement/redis-placement.ts";
 import { makeNode } from "../support/nodes.ts";
+import { testConfig } from "../../core/config.ts";
+import { desiredNodes } from "../../scheduler/policy/desired-nodes.ts";
+import { summarizeCapacity } from "../../gateway/ops/capacity.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";
 
 const NOW = Date.now();
@@ -94,6 +97,17 @@ describe.skipIf(!need("redis"))("RedisPlacement", () => {
     expect(await p.placeRoomWithSeat("session-room", "s_holder_x")).toBeUndefined();
     await p.releaseRoom("lobby-0");
     expect(await p.placeRoomWithSeat("session-room", "s_holder_x")).toBeDefined();
+  });
+
+  test("the autoscaler sees lobby seats: 4 lobbies of 8 placed on a 32-seat node (nobody connected yet) scale the fleet", async () => {
+    await fleet(1, 32);
+    const p = new RedisPlacement(tr.redis, tr.keys, reg);
+    for (let i = 0; i < 4; i++) await p.placeRoom(`lobby-${i}`, { now: NOW, seats: 8 });
+    const nodes = await reg.list();
+    const config = testConfig({ minReadyServers: 0, maxServers: 10, maxPlayersPerServer: 32 });
+    const d = desiredNodes({ nodes, pendingJoins: 0, pendingStarts: 0, floor: 0, lastScaleUpAt: 0, lastScaleDownAt: 0 }, config, NOW);
+    expect(d).toMatchObject({ action: "up" });
+    expect(summarizeCapacity(nodes, {})).toMatchObject({ players: 32, capacity: 32, utilization: 1 });
   });
 
   test("with one server per match (capacity 1) a room of 8 takes its node whole", async () => {

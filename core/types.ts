@@ -123,6 +123,10 @@ export interface GatewayRecord {
   id: string;
   host: string;
   port: number;
+  /** Region the replica serves (GATEWAY_REGION); "" for a record written before regions. */
+  region?: string;
+  /** HTTP base URL clients reach this replica at (its region's ping URL is built from it); "" = unknown. */
+  publicUrl?: string;
   startedAt: number;
   lastSeenAt: number;
 }

@@ -14,6 +14,7 @@ import type { GatewayDeps } from "./deps.ts";
 import { matchmakingRoutes } from "./matchmaking/routes.ts";
 import { clientAddress, FixedWindowLimiter } from "./ops/rate-limit.ts";
 import { opsRoutes } from "./ops/routes.ts";
+import { regionsRoutes } from "./ops/regions.ts";
 import { RedisPlacement } from "../model/placement/redis-placement.ts";
 import { JoinService } from "./players/join.ts";
 import { NodeChangeWaiter } from "./players/node-events.ts";
@@ -128,6 +129,7 @@ export function createApp(deps: GatewayDeps) {
       await runtime.stop();
     })
     .use(opsRoutes(deps, { beforeMetrics: () => runtime.hub.flushMetrics() }))
+    .use(regionsRoutes(deps))
     .use(authRoutes(deps))
     .use(playersRoutes(deps, runtime))
     .use(connectRoute(deps, runtime.hub, runtime.sessions, runtime.waiter))

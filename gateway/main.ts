@@ -8,6 +8,7 @@ import { resolveJwtSecret } from "../core/secrets.ts";
 import { createApp } from "./app.ts";
 import { buildGatewayDeps } from "./ops/build-deps.ts";
 import { startReplicaHeartbeat } from "./ops/replica.ts";
+import { gatewayHttpUrl } from "./ops/regions.ts";
 
 const config: Config = loadConfigOrExit(process.env);
 
@@ -20,7 +21,7 @@ const port = app.server?.port ?? config.port;
 // still shut down cleanly (and deregister), not kill the process with the default action.
 const presenceStarting = startReplicaHeartbeat(
   deps.gateways,
-  { id: deps.gatewayId, host: config.host, port, startedAt: deps.clock.now() },
+  { id: deps.gatewayId, host: config.host, port, region: config.gatewayRegion, publicUrl: gatewayHttpUrl(config, port), startedAt: deps.clock.now() },
   { clock: deps.clock, intervalMs: config.gatewayHeartbeatMs, log: deps.log },
 );
 

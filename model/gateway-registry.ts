@@ -21,7 +21,7 @@ export class GatewayRegistry {
     const res = await this.redis
       .multi()
       .zadd(this.keys.gateways, String(now), g.id)
-      .hset(key, { id: g.id, host: g.host, port: String(g.port), startedAt: String(g.startedAt), lastSeenAt: String(now) })
+      .hset(key, { id: g.id, host: g.host, port: String(g.port), region: g.region ?? "", publicUrl: g.publicUrl ?? "", startedAt: String(g.startedAt), lastSeenAt: String(now) })
       .pexpire(key, this.ttlMs)
       .exec();
     const added = res?.[0]?.[1];
@@ -44,7 +44,7 @@ export class GatewayRegistry {
     for (const id of ids) {
       const h = await this.redis.hgetall(this.keys.gateway(id));
       if (!h.id) continue;
-      out.push({ id: h.id, host: h.host ?? "127.0.0.1", port: Number(h.port), startedAt: Number(h.startedAt), lastSeenAt: Number(h.lastSeenAt) });
+      out.push({ id: h.id, host: h.host ?? "127.0.0.1", port: Number(h.port), region: h.region ?? "", publicUrl: h.publicUrl ?? "", startedAt: Number(h.startedAt), lastSeenAt: Number(h.lastSeenAt) });
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }

@@ -37,7 +37,7 @@ if (!Bun.which(config.haproxyBin)) {
 }
 if (!(await redisAnswers(config, 2000))) fail(`Redis does not answer at ${config.redisUrl}`);
 
-const log = createLogger("templater", config.logLevel);
+const log = createLogger("templater", config.logLevel, { format: config.logFormat });
 const keys = createKeys(config.redisPrefix);
 const redis = createRedis(config);
 const newRedis = () => createRedis(config);

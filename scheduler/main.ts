@@ -13,7 +13,7 @@ export { startScheduler, type RunningScheduler, type StartSchedulerDeps } from "
 
 async function main(): Promise<void> {
   const config: Config = loadConfigOrExit(process.env);
-  const log = createLogger("scheduler", config.logLevel);
+  const log = createLogger("scheduler", config.logLevel, { format: config.logFormat });
   // Signal handlers first: the OS applies the default action (exit 143) to a signal that arrives
   // before a listener exists. One that arrives while the scheduler is starting waits for the start
   // to finish, then closes it cleanly.

@@ -117,7 +117,7 @@ const CLOSE_GRACE_MS = 3_000;
 export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningScheduler> {
   const { config, driver } = deps;
   const clock = deps.clock ?? realClock;
-  const log = deps.log ?? createLogger("scheduler", config.logLevel);
+  const log = deps.log ?? createLogger("scheduler", config.logLevel, { format: config.logFormat });
   const keys = createKeys(config.redisPrefix);
   const connections: Redis[] = [];
   const newRedis = () => {

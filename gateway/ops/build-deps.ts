@@ -34,7 +34,7 @@ export function gatewayIdFor(config: Pick<Config, "gatewayId">): string {
 
 export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | undefined; clock?: Clock; log?: Logger }): BuiltDeps {
   const clock = opts.clock ?? realClock;
-  const log = opts.log ?? createLogger("gateway", config.logLevel);
+  const log = opts.log ?? createLogger("gateway", config.logLevel, { format: config.logFormat });
   const keys = createKeys(config.redisPrefix);
   const redis = createRedis(config);
   redis.on("error", (err: Error) => log.warn("redis error", { err }));

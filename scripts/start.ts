@@ -92,7 +92,7 @@ const childEnv: Record<string, string> = {
 const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", templater: "33" };
 
 function pipeLines(name: string, stream: ReadableStream<Uint8Array>, out: NodeJS.WriteStream): void {
-  const prefix = process.stdout.isTTY ? `\x1b[${COLORS[name] ?? "37"}m[${name}]\x1b[0m ` : `[${name}] `;
+  const prefix = process.stdout.isTTY ? `\x1b[${COLORS[name.replace(/-\d+$/, "")] ?? "37"}m[${name}]\x1b[0m ` : `[${name}] `;
   const dec = new TextDecoder();
   let buf = "";
   void (async () => {
@@ -111,8 +111,8 @@ function pipeLines(name: string, stream: ReadableStream<Uint8Array>, out: NodeJS
   })();
 }
 
-function spawnChild(name: string, file: string): void {
-  const proc = Bun.spawn([process.execPath, file], { cwd: root, env: childEnv, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+function spawnChild(name: string, file: string, extraEnv: Record<string, string> = {}): void {
+  const proc = Bun.spawn([process.execPath, file], { cwd: root, env: { ...childEnv, ...extraEnv }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const entry = children.get(name) ?? { proc, restarts: [] };
   entry.proc = proc;
   children.set(name, entry);
@@ -129,11 +129,19 @@ function spawnChild(name: string, file: string): void {
     }
     entry.restarts.push(now);
     say(`${name} exited (code ${code}); restarting in 1 s`);
-    setTimeout(() => !stopping && spawnChild(name, file), 1000);
+    setTimeout(() => !stopping && spawnChild(name, file, extraEnv), 1000);
   });
 }
 
-spawnChild("gateway", "gateway/main.ts");
+// GATEWAY_WORKERS gateway processes (default: one per core) share the port with SO_REUSEPORT and
+// the kernel spreads connections across them; each is a replica of its own (own GATEWAY_ID,
+// registry entry and presence), so placement and presence stay correct across them.
+const workers = config.gatewayWorkers;
+for (let i = 1; i <= workers; i++) {
+  if (workers === 1) spawnChild("gateway", "gateway/main.ts");
+  else spawnChild(`gateway-${i}`, "gateway/main.ts", { GATEWAY_REUSE_PORT: "true", ...(config.gatewayId ? { GATEWAY_ID: `${config.gatewayId}-${i}` } : {}) });
+}
+if (workers > 1) say(`${workers} gateway processes on port ${config.port} (GATEWAY_WORKERS)`);
 spawnChild("scheduler", "scheduler/main.ts");
 if (withHaproxy) spawnChild("templater", "haproxy/main.ts");
 else say("haproxy is not installed: running without the HAProxy edge (apt-get install haproxy to add it)");

@@ -3,6 +3,8 @@
  * All live under the deployment's prefix, so two deployments (or two tests) never collide and
  * `SCAN prefix:*` finds everything one of them wrote.
  */
+import { ROOM_CODE_RE } from "./names.ts";
+
 export interface Keys {
   readonly prefix: string;
   /** BullMQ `prefix` option for every queue of this deployment. */
@@ -91,8 +93,8 @@ export interface Keys {
   };
 }
 
-/** Room codes: 4–32 characters of [A-Za-z0-9_-]. Checked before any key is built from one. */
-export const ROOM_CODE_RE = /^[A-Za-z0-9_-]{4,32}$/;
+/** Room codes (core/names.ts) are checked before any key is built from one. */
+export { ROOM_CODE_RE };
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 function safe(kind: string, id: string, re: RegExp = ID_RE): string {

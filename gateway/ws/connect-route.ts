@@ -18,7 +18,7 @@ import type { SessionStore } from "../../model/sessions/session-store.ts";
 import type { RelayHub } from "./hub.ts";
 import { placeOrWait } from "./place-or-wait.ts";
 import { isHeaderSafeId, newRelayState, type RelayState } from "./relay.ts";
-import { parseRoomCode } from "../../core/room-code.ts";
+import { parseRoomCode, ROOM_CODE_RULE } from "../../core/names.ts";
 
 /** The token of a WebSocket request: `Sec-WebSocket-Protocol: bearer, <jwt>` or `?token=`. */
 export function wsToken(request: Request, query: URLSearchParams): { token: string | undefined; viaProtocol: boolean } {
@@ -63,7 +63,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
       if (!ipLimiter.hit(ip)) return refuse(CloseCode.RATE_LIMITED, "too many connection attempts", 429, "RATE_LIMITED");
 
       const roomCode = parseRoomCode(query.get("room"));
-      if (!roomCode) return refuse(CloseCode.UNKNOWN_ROOM, "invalid room code: 4-32 of [A-Za-z0-9_-]", 400, "INVALID_ROOM_CODE");
+      if (!roomCode) return refuse(CloseCode.UNKNOWN_ROOM, `invalid room code: ${ROOM_CODE_RULE}`, 400, "INVALID_ROOM_CODE");
 
       const claims = await deps.auth.verify(token);
       if (!claims) return refuse(CloseCode.BAD_TOKEN, token ? "token invalid or expired" : "token missing", 401, token ? "TOKEN_INVALID" : "TOKEN_MISSING");

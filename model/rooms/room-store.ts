@@ -7,7 +7,8 @@
  */
 import type { Config } from "../../core/config.ts";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../../core/errors.ts";
-import { ROOM_CODE_RE, type Keys } from "../../core/keys.ts";
+import type { Keys } from "../../core/keys.ts";
+import { ROOM_CODE_RE, ROOM_CODE_RULE } from "../../core/names.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { Room, RoomEvent, RoomState, RoomVisibility } from "../../core/types.ts";
 import { LuaScript } from "../lua-script.ts";
@@ -80,7 +81,7 @@ export function generateRoomCode(length = ROOM_CODE_LENGTH): string {
 
 /** 400 for anything that is not a room code, before any key is built from it. */
 export function assertRoomCode(code: unknown): string {
-  if (typeof code !== "string" || !ROOM_CODE_RE.test(code)) throw badRequest("INVALID_ROOM_CODE", "room code must be 4-32 characters of [A-Za-z0-9_-]");
+  if (typeof code !== "string" || !ROOM_CODE_RE.test(code)) throw badRequest("INVALID_ROOM_CODE", `room code must be ${ROOM_CODE_RULE}`);
   return code;
 }
 

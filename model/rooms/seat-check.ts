@@ -11,7 +11,7 @@
  * - Not seated: 4008 when a public room is full, else 4003 (join over HTTP first).
  */
 import { CloseCode } from "../../core/errors.ts";
-import { ROOM_CODE_RE } from "../../core/keys.ts";
+import { ROOM_CODE_RE } from "../../core/names.ts";
 import type { SeatChecker, SeatDecision } from "../contracts.ts";
 import type { BaseDeps } from "../../core/deps.ts";
 import { RoomStore } from "./room-store.ts";

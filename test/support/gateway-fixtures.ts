@@ -48,7 +48,8 @@ export async function startTestGateway(prefix: string, overrides: Partial<Config
   const config = gatewayTestConfig(prefix, overrides);
   const built = buildGatewayDeps(config, { jwtSecret: TEST_JWT_SECRET, clock: realClock, log: silentLogger });
   const app = createApp(built.deps);
-  app.listen({ hostname: "127.0.0.1", port: 0 });
+  // A given `port` (e.g. from freePort()) makes connectUrl, built from PORT, reachable as is.
+  app.listen({ hostname: "127.0.0.1", port: overrides.port ?? 0 });
   // listen() fires onStart without awaiting it: wait for the subscriptions before returning.
   await app.decorator.gateway.start();
   const port = app.server!.port!;

@@ -126,7 +126,7 @@ export class RoomConnection extends Emitter<RoomEvents> {
     // renew (a private room's seat token expired): renew once and try again; a kicked player's
     // renewal is refused (403 KICKED), which ends it.
     const tokenRetry = code === 4001 && !afterRefresh;
-    const seatRetry = code === 4003 && !!this.renew && !afterRenew && reason !== "kicked" && !reason.startsWith("seat renewal refused");
+    const seatRetry = code === 4003 && !!this.renew && !afterRenew && !/kick|seat renewal refused/i.test(reason);
     const retryable = RETRYABLE_CLOSE_CODES.has(code) || tokenRetry || seatRetry;
     // The gateway refuses by upgrading and closing at once (so browsers see the code): an open
     // followed by a close is not a success. Only a socket that stayed open resets the backoff.

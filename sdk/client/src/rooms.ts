@@ -19,7 +19,7 @@ export class Rooms {
   constructor(private readonly api: Requester) {}
 
   /** `POST /v1/rooms`: a new room with the caller as host (seated, with a seat token). */
-  create(opts: CreateRoomOptions): Promise<CreatedRoom> {
+  async create(opts: CreateRoomOptions): Promise<CreatedRoom> {
     return this.api.request<CreatedRoom>("POST", "/v1/rooms", this.api.withRegion(opts));
   }
 
@@ -33,12 +33,12 @@ export class Rooms {
   }
 
   /** `GET /v1/rooms/:code` (a private room is 404 unless seated or invited). */
-  get(code: string): Promise<Room> {
+  async get(code: string): Promise<Room> {
     return this.api.request<Room>("GET", path(code));
   }
 
   /** `POST /v1/rooms/:code/join`: a seat (with the password for a room that has one). 403 WRONG_PASSWORD / KICKED, 409 ROOM_FULL. */
-  join(code: string, opts: { password?: string } = {}): Promise<JoinedRoom> {
+  async join(code: string, opts: { password?: string } = {}): Promise<JoinedRoom> {
     return this.api.request<JoinedRoom>("POST", path(code, "join"), opts.password === undefined ? {} : { password: opts.password });
   }
 
@@ -54,47 +54,47 @@ export class Rooms {
   }
 
   /** `POST /v1/rooms/:code/leave` (the host's seat passes on; the last player closes the room). */
-  leave(code: string): Promise<LeaveRoomResult> {
+  async leave(code: string): Promise<LeaveRoomResult> {
     return this.api.request<LeaveRoomResult>("POST", path(code, "leave"), {});
   }
 
   /** `POST /v1/rooms/:code/invite {playerId}` (any seated player). */
-  invite(code: string, playerId: string): Promise<{ invited: string }> {
+  async invite(code: string, playerId: string): Promise<{ invited: string }> {
     return this.api.request("POST", path(code, "invite"), { playerId });
   }
 
   /** `POST /v1/rooms/:code/kick {playerId}` (host): the player's sockets close 4003 and the seat is banned. */
-  kick(code: string, playerId: string): Promise<{ kicked: string; wasSeated: boolean }> {
+  async kick(code: string, playerId: string): Promise<{ kicked: string; wasSeated: boolean }> {
     return this.api.request("POST", path(code, "kick"), { playerId });
   }
 
   /** `POST /v1/rooms/:code/host {playerId}` (host). */
-  transferHost(code: string, playerId: string): Promise<{ hostId: string }> {
+  async transferHost(code: string, playerId: string): Promise<{ hostId: string }> {
     return this.api.request("POST", path(code, "host"), { playerId });
   }
 
   /** `POST /v1/rooms/:code/start` (host, at least 2 players): waiting → starting. */
-  start(code: string): Promise<{ state: RoomState }> {
+  async start(code: string): Promise<{ state: RoomState }> {
     return this.api.request("POST", path(code, "start"), {});
   }
 
   /** `POST /v1/rooms/:code/activate` (host): starting → active. */
-  activate(code: string): Promise<{ state: RoomState }> {
+  async activate(code: string): Promise<{ state: RoomState }> {
     return this.api.request("POST", path(code, "activate"), {});
   }
 
   /** `POST /v1/rooms/:code/end {results}` (host): active → ending; the result is recorded. */
-  end(code: string, results: MatchResults): Promise<{ state: RoomState; resultId: string; durationMs: number; results: MatchResults }> {
+  async end(code: string, results: MatchResults): Promise<{ state: RoomState; resultId: string; durationMs: number; results: MatchResults }> {
     return this.api.request("POST", path(code, "end"), { results });
   }
 
   /** `POST /v1/rooms/:code/restart`: a vote; the room goes back to `waiting` once every seated player (≥ 2) voted. */
-  voteRestart(code: string): Promise<{ votes: number; seated: number; restarted: boolean; state: RoomState }> {
+  async voteRestart(code: string): Promise<{ votes: number; seated: number; restarted: boolean; state: RoomState }> {
     return this.api.request("POST", path(code, "restart"), {});
   }
 
   /** `POST /v1/rooms/:code/close` (host, not while active): → completed. */
-  close(code: string): Promise<{ state: RoomState }> {
+  async close(code: string): Promise<{ state: RoomState }> {
     return this.api.request("POST", path(code, "close"), {});
   }
 }

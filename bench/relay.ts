@@ -359,6 +359,8 @@ async function main(): Promise<void> {
       stoppedAt: 0,
       healthFailures: 0,
       requestId: "bench",
+      version: "",
+      image: "",
     },
     now,
   );

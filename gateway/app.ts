@@ -6,8 +6,9 @@
  */
 import { Elysia } from "elysia";
 import type { TimerHandle } from "../core/clock.ts";
-import { AppError, badRequest, rateLimited, tooLarge } from "../core/errors.ts";
+import { badRequest, rateLimited, tooLarge } from "../core/errors.ts";
 import { adminRoutes } from "./admin/routes.ts";
+import { renderError } from "./http/errors.ts";
 import { fleetAdminRoutes } from "./admin/fleet-routes.ts";
 import { authRoutes } from "./auth/routes.ts";
 import type { GatewayDeps } from "./deps.ts";
@@ -29,10 +30,6 @@ const UNLIMITED = new Set(["/health", "/ready", "/metrics"]);
 
 /** Largest HTTP request body accepted (JSON API; the WebSocket has its own MAX_FRAME_BYTES). */
 const MAX_BODY_BYTES = 1024 * 1024;
-
-function jsonError(status: number, code: string, message: string): Response {
-  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json" } });
-}
 
 /** The background work of one gateway process, started and stopped with the app. */
 export class GatewayRuntime {
@@ -97,20 +94,7 @@ export function createApp(deps: GatewayDeps) {
     },
   })
     .decorate("gateway", runtime)
-    .onError({ as: "global" }, ({ code, error }) => {
-      if (error instanceof AppError) return new Response(JSON.stringify(error.toBody()), { status: error.status, headers: { "content-type": "application/json" } });
-      switch (code) {
-        case "VALIDATION":
-          return jsonError(400, "VALIDATION", "request does not match the schema: " + validationSummary(error));
-        case "PARSE":
-          return jsonError(400, "BAD_JSON", "request body is not valid JSON");
-        case "NOT_FOUND":
-          return jsonError(404, "NOT_FOUND", "no such route");
-        default:
-          deps.log.error("unhandled error", { err: error });
-          return jsonError(500, "INTERNAL", "internal error");
-      }
-    })
+    .onError({ as: "global" }, ({ code, error }) => renderError(code, error, deps.log))
     .onRequest(({ request, server }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > MAX_BODY_BYTES) throw tooLarge("PAYLOAD_TOO_LARGE", `request body above ${MAX_BODY_BYTES} bytes`);
@@ -140,11 +124,3 @@ export function createApp(deps: GatewayDeps) {
 }
 
 export type GatewayApp = ReturnType<typeof createApp>;
-
-/** The first problem of a validation error, without echoing the whole schema. */
-function validationSummary(error: unknown): string {
-  const e = error as { all?: { path?: string; message?: string }[]; message?: string };
-  const first = Array.isArray(e.all) ? e.all[0] : undefined;
-  if (first) return `${first.path || "(body)"}: ${first.message ?? "invalid"}`.slice(0, 200);
-  return "invalid input";
-}

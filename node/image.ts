@@ -35,6 +35,11 @@ export interface EnsureNodeImageOptions {
   /** Rebuild even when an image with matching inputs exists. */
   force?: boolean;
   /**
+   * The build's version, baked in as NODE_VERSION (the node shows it in /health). Default: the
+   * image's tag (`fleetgate-node:v2` → `v2`).
+   */
+  version?: string;
+  /**
    * Work directory: a build context per call (removed afterwards) and the last compiled executable
    * (`fleetgate-node`). Default `<repo>/.data/node-image`.
    */
@@ -62,7 +67,9 @@ export async function ensureNodeImage(opts: EnsureNodeImageOptions = {}): Promis
   const log = opts.log ?? (() => {});
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(2)}s`;
 
-  const inputHash = await hashInputs();
+  const version = opts.version ?? imageTag(tag);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(version)) throw new Error(`node image version ${JSON.stringify(version)} must be 1-64 of [A-Za-z0-9_.-]`);
+  const inputHash = await hashInputs(version);
   log(`[${elapsed()}] node image ${tag}: input hash ${inputHash.slice(0, 12)}`);
 
   const engines: NodeImageResult["engines"] = [];
@@ -83,7 +90,7 @@ export async function ensureNodeImage(opts: EnsureNodeImageOptions = {}): Promis
   const context = join(outDir, `context-${process.pid}-${crypto.randomUUID().slice(0, 8)}`);
   try {
     const { binaryHash, libs } = await compileInto(context, log, elapsed);
-    writeFileSync(join(context, "Dockerfile"), dockerfile(tag, inputHash, binaryHash));
+    writeFileSync(join(context, "Dockerfile"), dockerfile(tag, inputHash, binaryHash, version));
     log(`[${elapsed()}] context ready: ${IMAGE_BINARY_PATH} + ${libs.length} libraries (${libs.join(", ")})`);
 
     for (const { host, docker } of stale) {
@@ -106,11 +113,11 @@ function mb(bytes: number): string {
 }
 
 /** Hash of what decides the image's behaviour: the bundled node code, the Bun that compiles it, its libraries, the layout. */
-async function hashInputs(): Promise<string> {
+async function hashInputs(version: string): Promise<string> {
   const out = await Bun.build({ entrypoints: [ENTRY], target: "bun", minify: false });
   if (!out.success) throw new Error(`bundling node/main.ts failed:\n${out.logs.map(String).join("\n")}`);
   const h = new Bun.CryptoHasher("sha256");
-  h.update(`layout ${LAYOUT_VERSION}\nbun ${Bun.version} ${Bun.revision}\n${process.arch}\n`);
+  h.update(`layout ${LAYOUT_VERSION}\nbun ${Bun.version} ${Bun.revision}\n${process.arch}\nversion ${version}\n`);
   for (const o of out.outputs) h.update(await o.text());
   // The libraries go into the image too: a libc update means a new image.
   for (const lib of lddPaths(process.execPath)) h.update(`${lib}\n`).update(readFileSync(lib));
@@ -169,14 +176,28 @@ function lddPaths(binary: string): string[] {
   return parseLdd(out);
 }
 
-function dockerfile(tag: string, inputHash: string, binaryHash: string): string {
+/** The tag of an image reference (`repo:tag`), "latest" when it has none. */
+export function imageTag(image: string): string {
+  const slash = image.lastIndexOf("/");
+  const colon = image.lastIndexOf(":");
+  return colon > slash ? image.slice(colon + 1) : "latest";
+}
+
+/** `repo:tag` with the tag replaced (`fleetgate-node:latest`, `v2` → `fleetgate-node:v2`). */
+export function withTag(image: string, tag: string): string {
+  const slash = image.lastIndexOf("/");
+  const colon = image.lastIndexOf(":");
+  return `${colon > slash ? image.slice(0, colon) : image}:${tag}`;
+}
+
+function dockerfile(tag: string, inputHash: string, binaryHash: string, version: string): string {
   return [
     "FROM scratch",
     "COPY rootfs/ /",
     `LABEL ${INPUT_HASH_LABEL}="${inputHash}" ${BINARY_HASH_LABEL}="${binaryHash}" org.opencontainers.image.title="${tag}"`,
     // Nobody: the node needs no privileges (ports come from the scheduler's range, above 1024).
     "USER 65534:65534",
-    "ENV HOST=0.0.0.0 PORT=8081",
+    `ENV HOST=0.0.0.0 PORT=8081 NODE_VERSION=${version}`,
     "STOPSIGNAL SIGTERM",
     `ENTRYPOINT ["${IMAGE_BINARY_PATH}"]`,
     "",

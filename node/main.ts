@@ -32,6 +32,7 @@ function listen(e: NodeEnv): NodeServer {
       token: e.token,
       roomMode: e.roomMode,
       reconnectDelayMs: e.reconnectDelayMs,
+      version: e.version,
       logger: log,
     });
   } catch (err) {

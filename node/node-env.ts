@@ -24,6 +24,8 @@ export interface NodeEnv {
   roomMode: RoomMode;
   /** RECONNECT_DELAY_MS — the delay named in the 4009 reason. Default 1000. */
   reconnectDelayMs: number;
+  /** NODE_VERSION — the build, shown in /health (the image sets it; see node/image.ts). Default "dev". */
+  version: string;
   /** LOG_LEVEL — debug | info | warn | error. Default info. */
   logLevel: "debug" | "info" | "warn" | "error";
 }
@@ -87,6 +89,7 @@ export function parseNodeEnv(env: Env): NodeEnv {
     drainMs,
     roomMode,
     reconnectDelayMs: int("RECONNECT_DELAY_MS", 1000, 0, 3_600_000),
+    version: raw("NODE_VERSION") ?? "dev",
     logLevel,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -28,6 +28,16 @@ export interface NodeHealthBody {
   rooms: number;
   players: number;
   nodeId: string;
+  /** The build this node runs (NODE_VERSION, baked into the image by `npm run node:image -- --tag`). */
+  version?: string;
+}
+
+/** Longest drain deadline `POST /drain` accepts: one day. */
+const MAX_DRAIN_SECONDS = 86_400;
+
+/** The notice a drained node sends each player (a text frame) when told `POST /drain`. */
+export function drainNotice(deadlineSeconds: number): string {
+  return JSON.stringify({ type: "fleetgate.drain", deadlineSeconds, message: `this server restarts in ${Math.ceil(deadlineSeconds)} s; your match may finish` });
 }
 
 /** Options of {@link startNodeServer}; every value is explicit (no env, no hidden defaults for limits). */
@@ -44,6 +54,8 @@ export interface NodeServerOptions {
   maxPlayers: number;
   /** NODE_TOKEN: the `X-Node-Token` header must equal it. */
   token: string;
+  /** NODE_VERSION: the build, shown in /health. Default "dev". */
+  version?: string;
   /** ROOM_MODE: `relay` (to the room's other players) or `echo` (back to the sender). */
   roomMode: RoomMode;
   /** Delay a drained client is told to wait before reconnecting (in the 4009 close reason). Default 1000. */
@@ -163,7 +175,34 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
     });
   };
 
-  const health = (): NodeHealthBody => ({ state: draining ? "draining" : "ready", rooms: rooms.size, players, nodeId: opts.nodeId });
+  const version = opts.version ?? "dev";
+  const health = (): NodeHealthBody => ({ state: draining ? "draining" : "ready", rooms: rooms.size, players, nodeId: opts.nodeId, version });
+
+  /**
+   * `POST /drain {deadlineSeconds}` (node contract, optional): told by the scheduler before
+   * SIGTERM. Stops new rooms, tells every player (a text frame, drainNotice) and closes whoever is
+   * left with 4009 exactly at the deadline.
+   */
+  const drainRequest = async (req: Request): Promise<Response> => {
+    if (req.method !== "POST") return errorResponse(405, "METHOD_NOT_ALLOWED", "use POST");
+    if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
+    let seconds: unknown;
+    try {
+      seconds = ((await req.json()) as { deadlineSeconds?: unknown } | null)?.deadlineSeconds;
+    } catch {
+      return errorResponse(400, "BAD_JSON", "body must be JSON {deadlineSeconds}");
+    }
+    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > MAX_DRAIN_SECONDS) {
+      return errorResponse(400, "BAD_DEADLINE", `deadlineSeconds must be a number from 0 to ${MAX_DRAIN_SECONDS}`);
+    }
+    const first = drainPromise === undefined;
+    void drain(Math.round(seconds * 1000));
+    if (first) {
+      const notice = drainNotice(seconds);
+      for (const ws of sockets) ws.send(notice);
+    }
+    return jsonResponse(202, { state: "draining", deadlineSeconds: seconds, players });
+  };
 
   const server: Server<PlayerData> = Bun.serve<PlayerData>({
     hostname,
@@ -179,6 +218,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
         if (req.method !== "GET" && req.method !== "HEAD") return errorResponse(405, "METHOD_NOT_ALLOWED", "use GET");
         return jsonResponse(200, health());
       }
+      if (path === "/drain") return drainRequest(req);
       if (!path.startsWith(ROOM_PATH_PREFIX)) return errorResponse(404, "NOT_FOUND", "unknown path");
       // The token first: a caller without it learns nothing, not even whether a room code is valid.
       if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");

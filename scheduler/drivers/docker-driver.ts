@@ -259,7 +259,7 @@ export class DockerDriver implements NodeDriver {
     try {
       container = await engine.docker.createContainer({
         name,
-        Image: this.image,
+        Image: spec.image || this.image,
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Labels: {
           [LABEL_FLEET]: this.fleet,
@@ -292,7 +292,7 @@ export class DockerDriver implements NodeDriver {
         if (!found.info.State.Running) await this.startContainer(found.engine, found.container, spec);
         return this.handleOf(await this.mustLocate(spec.nodeId));
       }
-      throw classify(err, `create ${name} from ${this.image} on ${engine.url}`);
+      throw classify(err, `create ${name} from ${spec.image || this.image} on ${engine.url}`);
     }
     await this.startContainer(engine, container, spec);
     this.log.info("node container started", { nodeId: spec.nodeId, engine: engine.url, port: spec.port, network: this.network });
@@ -445,7 +445,7 @@ async function removeContainer(container: Docker.Container): Promise<void> {
 /** Sorted-key JSON of the spec, hashed: what the container was made from. */
 function hashSpec(spec: NodeSpec): string {
   const env = Object.fromEntries(Object.entries(spec.env ?? {}).sort(([a], [b]) => a.localeCompare(b)));
-  const canonical = JSON.stringify([spec.nodeId, spec.port, spec.token, spec.maxRooms, spec.maxPlayers, spec.drainSeconds, spec.roomMode, env]);
+  const canonical = JSON.stringify([spec.nodeId, spec.port, spec.token, spec.maxRooms, spec.maxPlayers, spec.drainSeconds, spec.roomMode, env, ...(spec.image ? [spec.image] : [])]);
   return new Bun.CryptoHasher("sha256").update(canonical).digest("hex");
 }
 

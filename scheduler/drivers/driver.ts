@@ -23,6 +23,8 @@ export interface NodeSpec {
   region?: string;
   /** Extra environment for the node (image-specific settings). */
   env?: Record<string, string>;
+  /** Image to run (a fleet version's); unset: the driver's default (NODE_IMAGE). Process nodes ignore it. */
+  image?: string;
 }
 
 /** Where a started node can be reached and how the driver refers to it. */

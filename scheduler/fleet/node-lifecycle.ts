@@ -18,8 +18,8 @@ import type { Clock } from "../../core/clock.ts";
 import type { Config } from "../../core/config.ts";
 import type { Logger } from "../../core/log.ts";
 import { InvalidTransitionError, NodeNotFoundError, type NodeRegistry } from "../../model/node-registry.ts";
-import type { NodeRecord, NodeState } from "../../core/types.ts";
-import { DriverError, stopGraceMs, type NodeDriver, type NodeSpec } from "../drivers/driver.ts";
+import type { FleetVersion, NodeRecord, NodeState } from "../../core/types.ts";
+import { DriverError, NODE_CLOSE_GRACE_MS, stopGraceMs, type NodeDriver, type NodeSpec } from "../drivers/driver.ts";
 import type { HealthProbe } from "./health-probe.ts";
 import type { PortAllocator } from "./ports.ts";
 
@@ -33,7 +33,31 @@ export interface LifecycleDeps {
   probe: HealthProbe;
   /** True when a port on the node's host is taken by something outside the fleet. Default: never. */
   portInUse?: (port: number) => Promise<boolean>;
+  /**
+   * Tells a node it is being drained (the node contract's optional `POST /drain`); true when the
+   * node accepted it (it then closes its own players at the deadline). Default: HTTP.
+   */
+  notifyDrain?: DrainNotifier;
 }
+
+/** `POST /drain {deadlineSeconds}` with the node's token; true when the node answered 2xx. Never throws. */
+export type DrainNotifier = (target: { nodeId: string; host: string; port: number; token: string }, deadlineSeconds: number, timeoutMs: number) => Promise<boolean>;
+
+export const httpDrainNotifier: DrainNotifier = async (target, deadlineSeconds, timeoutMs) => {
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  try {
+    const res = await fetch(`http://${host}:${target.port}/drain`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-node-token": target.token },
+      body: JSON.stringify({ deadlineSeconds }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body?.cancel().catch(() => {});
+    return res.ok;
+  } catch {
+    return false;
+  }
+};
 
 export type StartOutcome =
   | { kind: "ready"; node: NodeRecord }
@@ -63,9 +87,12 @@ export class NodeLifecycle {
     return this.d.clock.now();
   }
 
-  private spec(n: Pick<NodeRecord, "id" | "port" | "token"> & { region?: string }): NodeSpec {
+  private spec(n: Pick<NodeRecord, "id" | "port" | "token"> & { region?: string; image?: string }, env?: Record<string, string>): NodeSpec {
     const c = this.d.config;
     return {
+      ...(n.image ? { image: n.image } : {}),
+      // FLEETGATE_URL (CONTRACT "Session resume"): where the node saves and reads room snapshots.
+      env: { FLEETGATE_URL: c.fleetgateUrl, ...(env ?? {}) },
       ...(n.region ? { region: n.region } : {}),
       nodeId: n.id,
       port: n.port,
@@ -95,7 +122,7 @@ export class NodeLifecycle {
    * A node that does not come up is failed (stopped, instance removed, port freed, record deleted)
    * and the error rethrown so the job retries it from scratch.
    */
-  async startNode(req: { nodeId: string; requestId: string; region: string }): Promise<StartOutcome> {
+  async startNode(req: { nodeId: string; requestId: string; region: string; version?: FleetVersion }): Promise<StartOutcome> {
     const { nodeId } = req;
     let rec = await this.d.registry.get(nodeId);
     if (rec && rec.state === "stopped" && rec.lastSeenAt === 0) {
@@ -132,6 +159,8 @@ export class NodeLifecycle {
         stoppedAt: 0,
         healthFailures: 0,
         requestId: req.requestId,
+        version: req.version?.version ?? "",
+        image: req.version?.image ?? "",
       };
       // Record first, instance second: an instance never exists without a record, so the orphan
       // sweep may remove any instance it cannot find in the registry.
@@ -143,7 +172,7 @@ export class NodeLifecycle {
       this.d.log.info("node starting", { nodeId, port: rec.port, requestId: req.requestId });
     }
     try {
-      return { kind: "ready", node: await this.bringUp(rec) };
+      return { kind: "ready", node: await this.bringUp(rec, req.version?.env) };
     } catch (e) {
       await this.failStart(nodeId, e instanceof Error ? e.message : String(e));
       throw e;
@@ -161,9 +190,9 @@ export class NodeLifecycle {
   }
 
   /** driver.start + wait for /health ready + `starting → ready`. */
-  private async bringUp(rec: NodeRecord): Promise<NodeRecord> {
+  private async bringUp(rec: NodeRecord, env?: Record<string, string>): Promise<NodeRecord> {
     const started = this.now();
-    const handle = await this.d.driver.start(this.spec({ ...rec, port: await this.specPort(rec) }));
+    const handle = await this.d.driver.start(this.spec({ ...rec, port: await this.specPort(rec) }, env));
     await this.d.registry.update(rec.id, { host: handle.host, port: handle.port, driver: handle.driver, ref: handle.ref, dockerHost: handle.dockerHost, ...(handle.region ? { region: handle.region } : {}) });
     await this.waitHealthy(rec.id, handle.host, handle.port, started + this.d.config.nodeStartTimeoutMs);
     const now = this.now();
@@ -266,7 +295,7 @@ export class NodeLifecycle {
    * With `epoch`, acts only if the node is still in the state it entered at `epoch` (the decision
    * was made on it). Returns false when it stepped aside.
    */
-  async stop(nodeId: string, opts: { from: readonly NodeState[]; epoch?: number; reason: string }): Promise<boolean> {
+  async stop(nodeId: string, opts: { from: readonly NodeState[]; epoch?: number; reason: string; graceMs?: number }): Promise<boolean> {
     const rec = await this.d.registry.get(nodeId);
     if (!rec || rec.state === "stopped") return false;
     if (rec.state !== "stopping") {
@@ -281,7 +310,7 @@ export class NodeLifecycle {
     }
     // The node closes its players with 4009 at DRAIN_SECONDS; SIGKILL only after that plus the
     // close grace, or players would see 1006 instead of "reconnect".
-    await this.d.driver.stop(nodeId, stopGraceMs(this.d.config.nodeDrainMs / 1000));
+    await this.d.driver.stop(nodeId, opts.graceMs ?? stopGraceMs(this.d.config.nodeDrainMs / 1000));
     const now = this.now();
     try {
       await this.d.registry.transition(nodeId, "stopped", now, { expectFrom: ["stopping"], patch: { stoppedAt: now, players: 0, rooms: 0 }, reason: opts.reason });
@@ -325,7 +354,18 @@ export class NodeLifecycle {
         if (!rec) return "gone";
       }
     }
+    // The drain contract: tell the node first (it warns its players and closes what is left itself
+    // at the deadline — the moment the last player is closed is the deadline, not the deadline plus
+    // DRAIN_SECONDS of a SIGTERM sent then). Told again by a replica that resumes the drain; a node
+    // keeps its first deadline.
+    let told = false;
+    if (rec.state === "draining") {
+      const secondsLeft = Math.max(0, deadlineAt - this.now()) / 1000;
+      told = await (this.d.notifyDrain ?? httpDrainNotifier)({ nodeId, host: rec.host, port: rec.port, token: rec.token }, secondsLeft, this.d.config.healthCheckTimeoutMs);
+      this.d.log.info("node told to drain", { nodeId, deadlineSeconds: secondsLeft, accepted: told });
+    }
     const pollMs = Math.max(50, Math.min(this.d.config.healthCheckIntervalMs, 1000));
+    let deadlinePassed = false;
     for (;;) {
       const cur = await this.d.registry.get(nodeId);
       if (!cur) return "gone";
@@ -340,11 +380,19 @@ export class NodeLifecycle {
       if (rooms === 0 && players === 0) break;
       if (msLeft <= 0) {
         this.d.log.info("drain deadline passed; stopping with rooms left", { nodeId, rooms, players });
+        deadlinePassed = true;
         break;
       }
       await this.d.clock.sleep(Math.min(pollMs, Math.max(1, msLeft)));
     }
-    await this.stop(nodeId, { from: ["draining", "unhealthy"], reason: `drained: ${reason}` });
+    // A node that took the drain closes its players at the deadline and exits on SIGTERM at once.
+    // One that did not would spend DRAIN_SECONDS more after SIGTERM: past the deadline it is killed
+    // after the close grace instead (the gateway tells its players 4009 on the lost upstream).
+    const graceMs = deadlinePassed && !told ? NODE_CLOSE_GRACE_MS : undefined;
+    await this.stop(nodeId, { from: ["draining", "unhealthy"], reason: `drained: ${reason}`, ...(graceMs !== undefined ? { graceMs } : {}) });
+    // …then deleted: a drained node is retired, never woken again (CONTRACT "drain as a contract").
+    const after = await this.d.registry.get(nodeId);
+    if (after?.state === "stopped") await this.delete(nodeId, after.stateChangedAt, `drained: ${reason}`);
     return "drained";
   }
 

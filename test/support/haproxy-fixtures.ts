@@ -25,6 +25,8 @@ export function nodeRecord(id: string, state: NodeState, port: number, extra: Pa
     stoppedAt: 0,
     healthFailures: 0,
     requestId: "",
+    version: "",
+    image: "",
     ...extra,
   };
 }

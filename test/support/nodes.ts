@@ -24,6 +24,8 @@ export function makeNode(p: Partial<NodeRecord> & { id: string }): NodeRecord {
     stoppedAt: 0,
     healthFailures: 0,
     requestId: "",
+    version: "",
+    image: "",
     ...p,
   };
 }

@@ -35,6 +35,8 @@ export interface MemoryScheduler {
   events: ScaleEvent[];
   pendingJoins: { n: number };
   asked: { scaleUp: ScaleUpJob[]; drain: DrainJob[]; reap: ReapNodeJob[] };
+  /** Every `POST /drain` the lifecycle sent. */
+  drainTold: Array<{ nodeId: string; deadlineSeconds: number }>;
 }
 
 export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
@@ -50,7 +52,21 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
     const h = down.has(t.nodeId) ? undefined : driver.healthOf(t.nodeId);
     return h ? { ok: true, ...h } : { ok: false, error: "connection refused" };
   };
-  const lifecycle = new NodeLifecycle({ config, registry, driver, ports, clock, log: silentLogger, probe });
+  const drainTold: Array<{ nodeId: string; deadlineSeconds: number }> = [];
+  const lifecycle = new NodeLifecycle({
+    config,
+    registry,
+    driver,
+    ports,
+    clock,
+    log: silentLogger,
+    probe,
+    // The fake nodes have no sockets: POST /drain is recorded, and not taken (as by a node without it).
+    notifyDrain: async (t, deadlineSeconds) => {
+      drainTold.push({ nodeId: t.nodeId, deadlineSeconds });
+      return false;
+    },
+  });
   const state: ScaleState = { floor: 0, lastScaleUpAt: 0, lastScaleDownAt: 0 };
   const events: ScaleEvent[] = [];
   const pendingJoins = { n: 0 };
@@ -84,7 +100,7 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
   const setProbe = (p: HealthProbe | undefined) => {
     override = p;
   };
-  return { ctx, clock, registry, driver, ports, probe, down, setProbe, state, events, pendingJoins, asked };
+  return { ctx, clock, registry, driver, ports, probe, down, setProbe, state, events, pendingJoins, asked, drainTold };
 }
 
 /** A JobContext that records progress. */

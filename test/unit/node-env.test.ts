@@ -16,6 +16,7 @@ describe("parseNodeEnv", () => {
       drainMs: 5000,
       roomMode: "relay",
       reconnectDelayMs: 1000,
+      version: "dev",
       logLevel: "info",
     });
   });

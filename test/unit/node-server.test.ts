@@ -59,7 +59,7 @@ describe("node server", () => {
     const bad = await fetch(`${base}/rooms/${"x".repeat(33)}`, { headers: { "X-Node-Token": TOKEN } });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("BAD_ROOM_CODE");
-    expect(await getHealth(addr(s))).toEqual({ state: "ready", rooms: 0, players: 0, nodeId: "u1" } as never);
+    expect(await getHealth(addr(s))).toEqual({ state: "ready", rooms: 0, players: 0, nodeId: "u1", version: "dev" } as never);
   });
 
   test("racing upgrades for the last seats: exactly MAX_PLAYERS get in", async () => {

@@ -251,7 +251,7 @@ describe("wake", () => {
 });
 
 describe("drain", () => {
-  test("an idle node drains at once: draining → stopping → stopped", async () => {
+  test("an idle node drains at once: draining → stopping → stopped → deleted", async () => {
     const m = memoryScheduler();
     await processScaleUp(scaleUp(1), m.ctx);
     const id = (await m.registry.list())[0]!.id;
@@ -260,7 +260,7 @@ describe("drain", () => {
     const r = await processDrain(fakeJob({ nodeId: id, deadlineMs: 60_000, reason: "admin" }), m.ctx);
     expect(r.outcome).toBe("drained");
     await Bun.sleep(0);
-    expect(seen).toEqual(["ready>draining", "draining>stopping", "stopping>stopped"]);
+    expect(seen).toEqual(["ready>draining", "draining>stopping", "stopping>stopped", "stopped>undefined"]);
   });
 
   test("a busy node is stopped at the deadline, counted from the request", async () => {
@@ -270,11 +270,22 @@ describe("drain", () => {
     // Its /health keeps reporting a room.
     m.setProbe(async () => ({ ok: true, state: "draining", rooms: 1, players: 2 }));
     const job = fakeJob({ nodeId: id, deadlineMs: 3_000, reason: "admin" }, { timestamp: T0 - 1_000 });
+    const stoppedAt: number[] = [];
+    await m.registry.subscribe((e) => {
+      if (e.to === "stopped") stoppedAt.push(e.at);
+    });
     const run = processDrain(job, m.ctx);
     await driveClock(m.clock, run, 100);
-    expect((await m.registry.get(id))?.state).toBe("stopped");
+    await Bun.sleep(0);
+    // Stopped, then deleted (a drained node is retired).
+    expect(await m.registry.get(id)).toBeUndefined();
+    expect(stoppedAt.length).toBe(1);
     // Requested at T0-1000 with a 3 s deadline: stopped ~2 s into the run, not 3.
-    expect((await m.registry.get(id))!.stoppedAt - T0).toBeLessThanOrEqual(2_100);
+    expect(stoppedAt[0]! - T0).toBeLessThanOrEqual(2_100);
+    // The node was told first (POST /drain), with the time left to the deadline.
+    expect(m.drainTold.map((t) => t.nodeId)).toEqual([id]);
+    expect(m.drainTold[0]!.deadlineSeconds).toBeGreaterThan(1.8);
+    expect(m.drainTold[0]!.deadlineSeconds).toBeLessThanOrEqual(2);
     expect(job.progress.length).toBeGreaterThanOrEqual(2);
   });
 });

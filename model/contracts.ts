@@ -5,15 +5,29 @@
 import type { CloseCode } from "../core/errors.ts";
 import type { NodeRecord } from "../core/types.ts";
 
+/** Where and how big a new room is. */
+export interface PlaceOptions {
+  /** Preferred region: its nodes when any is ready, else any node (when `regions` is not given). */
+  region?: string;
+  /**
+   * The regions the room may go to now, in order (region-choice.ts `openRegions`): the first with a
+   * node that has room for it wins; never a node outside them. Overrides `region`.
+   */
+  regions?: readonly string[];
+  now: number;
+  seats?: number;
+}
+
 /** Room → node placement (consistent hashing with bounded load; never moves a live room). */
 export interface Placement {
   /** The node that owns the room, placing the room if it is new. Throws AppError 503 NO_CAPACITY. */
-  placeRoom(roomCode: string, opts: { region?: string; now: number; seats?: number }): Promise<NodeRecord>;
+  placeRoom(roomCode: string, opts: PlaceOptions): Promise<NodeRecord>;
   /**
    * Places a new room and reserves one player seat on its node in the same atomic step (player
    * sessions: MAX_PLAYERS_PER_SERVER bounds the seats). Undefined when no ready node has both.
+   * `regions` as in PlaceOptions.
    */
-  placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string): Promise<NodeRecord | undefined>;
+  placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string, regions?: readonly string[]): Promise<NodeRecord | undefined>;
   /** The node that owns the room, without placing it. */
   nodeForRoom(roomCode: string): Promise<NodeRecord | undefined>;
   /** Forgets the room's placement (room closed). */

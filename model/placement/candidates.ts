@@ -22,6 +22,14 @@ export function placementCandidates(nodes: readonly NodeRecord[], region?: strin
 }
 
 /**
+ * Ready nodes of exactly one region that may take new rooms — for placement that walks a player's
+ * open regions in order (model/placement/region-choice.ts) and never falls back by itself.
+ */
+export function placementCandidatesIn(nodes: readonly NodeRecord[], region: string): NodeRecord[] {
+  return nodes.filter((n) => n.state === "ready" && n.region === region && roomCapacity(n) > 0);
+}
+
+/**
  * Whether a room placed on a node in this state is still live there. A draining node keeps its
  * rooms until its deadline (players already in the room are there). A node that is gone,
  * stopping, stopped or unhealthy has lost them: `unhealthy` means HEALTH_CHECK_FAILURES checks in

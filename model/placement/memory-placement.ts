@@ -10,9 +10,9 @@
 import { noCapacity } from "../../core/errors.ts";
 import type { NodeRegistry } from "../node-registry.ts";
 import type { NodeRecord } from "../../core/types.ts";
-import type { Placement } from "../contracts.ts";
+import type { PlaceOptions, Placement } from "../contracts.ts";
 import { roomSeatsOn } from "../seat-budget.ts";
-import { placementCandidates, placementIsLive } from "./candidates.ts";
+import { placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
 import { loadBound, DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 
 interface NodeReservations {
@@ -38,14 +38,14 @@ export class MemoryPlacement implements Placement {
     return id ? this.nodes.get(id) : undefined;
   }
 
-  async placeRoom(roomCode: string, opts: { region?: string; now: number; seats?: number }): Promise<NodeRecord> {
-    const placed = await this.place(roomCode, opts.region, "", opts.seats ?? 1);
+  async placeRoom(roomCode: string, opts: PlaceOptions): Promise<NodeRecord> {
+    const placed = await this.place(roomCode, opts.region, "", opts.seats ?? 1, opts.regions);
     if (!placed) throw noCapacity("no ready game server has room for a new room");
     return placed;
   }
 
-  async placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string): Promise<NodeRecord | undefined> {
-    return this.place(roomCode, region, seatHolder, 1);
+  async placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string, regions?: readonly string[]): Promise<NodeRecord | undefined> {
+    return this.place(roomCode, region, seatHolder, 1, regions);
   }
 
   async releaseRoom(roomCode: string): Promise<void> {
@@ -86,14 +86,25 @@ export class MemoryPlacement implements Placement {
     await this.nodes.update(nodeId, { reservedRooms: this.roomsOn(nodeId), reservedSeats: this.reservedSeats(nodeId) });
   }
 
-  private async place(roomCode: string, region: string | undefined, seatHolder: string, seats: number): Promise<NodeRecord | undefined> {
+  private async place(roomCode: string, region: string | undefined, seatHolder: string, seats: number, regions?: readonly string[]): Promise<NodeRecord | undefined> {
     const existing = this.roomNode.get(roomCode);
     if (existing) {
       const node = await this.nodes.get(existing);
       if (placementIsLive(node)) return node;
       await this.release(roomCode, existing, "");
     }
-    const candidates = placementCandidates(await this.nodes.list(), region);
+    const all = await this.nodes.list();
+    if (regions) {
+      for (const r of regions) {
+        const placed = await this.placeAmong(roomCode, placementCandidatesIn(all, r), seatHolder, seats);
+        if (placed) return placed;
+      }
+      return undefined;
+    }
+    return this.placeAmong(roomCode, placementCandidates(all, region), seatHolder, seats);
+  }
+
+  private async placeAmong(roomCode: string, candidates: NodeRecord[], seatHolder: string, seats: number): Promise<NodeRecord | undefined> {
     const byId = new Map(candidates.map((n) => [n.id, n]));
     const order = this.rings.get(candidates.map((n) => n.id)).order(roomCode);
     const total = candidates.reduce((a, n) => a + this.roomsOn(n.id), 0);

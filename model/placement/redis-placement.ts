@@ -10,8 +10,8 @@ import type { Keys } from "../../core/keys.ts";
 import type { NodeRegistry } from "../node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { NodeRecord } from "../../core/types.ts";
-import type { Placement } from "../contracts.ts";
-import { placementCandidates, placementIsLive } from "./candidates.ts";
+import type { PlaceOptions, Placement } from "../contracts.ts";
+import { placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
 import { DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 import { SeatBudget } from "../seat-budget.ts";
 
@@ -40,8 +40,8 @@ export class RedisPlacement implements Placement {
     return id ? this.nodes.get(id) : undefined;
   }
 
-  async placeRoom(roomCode: string, opts: { region?: string; now: number; seats?: number }): Promise<NodeRecord> {
-    const placed = await this.place(roomCode, opts.region, "", opts.seats ?? 1);
+  async placeRoom(roomCode: string, opts: PlaceOptions): Promise<NodeRecord> {
+    const placed = await this.place(roomCode, opts.region, "", opts.seats ?? 1, opts.regions);
     if (!placed) throw noCapacity("no ready game server has room for a new room");
     return placed;
   }
@@ -49,9 +49,10 @@ export class RedisPlacement implements Placement {
   /**
    * Places a new room and reserves one player seat on its node in the same atomic step (player
    * sessions: MAX_PLAYERS_PER_SERVER bounds the seats). Undefined when no ready node has both.
+   * With `regions`, only nodes of those regions, the first region with a free seat winning.
    */
-  async placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string): Promise<NodeRecord | undefined> {
-    return this.place(roomCode, region, seatHolder, 1);
+  async placeRoomWithSeat(roomCode: string, seatHolder: string, region?: string, regions?: readonly string[]): Promise<NodeRecord | undefined> {
+    return this.place(roomCode, region, seatHolder, 1, regions);
   }
 
   async releaseRoom(roomCode: string): Promise<void> {
@@ -64,7 +65,7 @@ export class RedisPlacement implements Placement {
     await this.budget.release(roomCode, nodeId, seatHolder);
   }
 
-  private async place(roomCode: string, region: string | undefined, seat: string, seats: number): Promise<NodeRecord | undefined> {
+  private async place(roomCode: string, region: string | undefined, seat: string, seats: number, regions?: readonly string[]): Promise<NodeRecord | undefined> {
     const roomKey = this.keys.roomNode(roomCode);
     // Existing placement: kept while its node lives (draining included), whatever the ring says now.
     let stale = "";
@@ -75,11 +76,16 @@ export class RedisPlacement implements Placement {
       stale = existing;
     }
     const all = await this.nodes.list();
-    const candidates = placementCandidates(all, region);
-    if (candidates.length === 0) return undefined;
-    const order = this.rings.get(candidates.map((n) => n.id)).order(roomCode);
-    const r = await this.budget.reserve(roomCode, order, { loadFactor: this.factor, seatHolder: seat, seats, stale });
-    if (r.status === "full") return undefined;
+    // Regions in the player's order, each its own bounded-load choice; without them, the legacy rule.
+    const groups = regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)];
+    let r: Awaited<ReturnType<SeatBudget["reserve"]>> | undefined;
+    for (const candidates of groups) {
+      if (candidates.length === 0) continue;
+      const order = this.rings.get(candidates.map((n) => n.id)).order(roomCode);
+      r = await this.budget.reserve(roomCode, order, { loadFactor: this.factor, seatHolder: seat, seats, stale });
+      if (r.status !== "full") break;
+    }
+    if (!r || r.status === "full") return undefined;
     const nodeId = r.nodeId;
     if (stale && r.status === "placed") await this.release(roomCode, stale, "").catch(() => {});
     if (r.status === "already" && seat) return undefined; // someone else placed this (new, unique) room: not ours

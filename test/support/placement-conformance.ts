@@ -127,5 +127,29 @@ export function placementConformance(name: string, make: () => Promise<Placement
         await cleanup();
       }
     });
+
+    test("regions: the first open region with room wins, never a node outside them", async () => {
+      const t = await make();
+      try {
+        for (const [id, region] of [["us-1", "us"], ["eu-1", "eu"], ["ap-1", "ap"]] as const) await t.registry.create(makeNode({ id, region, capacity: 8, maxRooms: 10 }), NOW);
+        // Rooms of 8 on 8-seat nodes: one per node.
+        expect((await t.placement.placeRoom("room-us", { now: NOW, seats: 8, regions: ["us"] })).id).toBe("us-1");
+        // us is full: with only us open there is nothing, whatever is free elsewhere.
+        await expect(t.placement.placeRoom("room-wait", { now: NOW, seats: 8, regions: ["us"] })).rejects.toBeInstanceOf(AppError);
+        expect(await t.placement.nodeForRoom("room-wait")).toBeUndefined();
+        // Fallbacks open: the next region in the player's order, not the ring's choice.
+        expect((await t.placement.placeRoom("room-wait", { now: NOW, seats: 8, regions: ["us", "eu", "ap"] })).id).toBe("eu-1");
+        expect((await t.placement.placeRoom("room-3", { now: NOW, seats: 8, regions: ["us", "eu", "ap"] })).id).toBe("ap-1");
+        // A region with no node at all is skipped; an unlisted region is never used.
+        await t.registry.create(makeNode({ id: "sa-1", region: "sa", capacity: 8, maxRooms: 10 }), NOW);
+        await expect(t.placement.placeRoom("room-4", { now: NOW, seats: 8, regions: ["mars", "us", "eu"] })).rejects.toBeInstanceOf(AppError);
+        // Sessions walk the regions the same way.
+        expect((await t.placement.placeRoomWithSeat("sess-us", "h-1", "us", ["us", "sa"]))?.id).toBe("sa-1");
+        // A placed room stays where it is, whatever regions a later call names.
+        expect((await t.placement.placeRoom("room-wait", { now: NOW, regions: ["us"] })).id).toBe("eu-1");
+      } finally {
+        await cleanup();
+      }
+    });
   });
 }

@@ -100,9 +100,20 @@ export function latenciesProblem(v: unknown): string | undefined {
   return undefined;
 }
 
-/** The regions a deployment runs: the DOCKER_HOSTS regions, REGION, and the regions of its nodes. */
+/**
+ * The regions a deployment can start nodes in and has nodes in: the DOCKER_HOSTS regions (an entry
+ * without one is in REGION, so by default just REGION) and the regions of its registered nodes.
+ */
 export function knownRegions(config: { region: string; dockerHostRegions: readonly string[] }, nodeRegions: Iterable<string> = []): Set<string> {
-  const out = new Set<string>([config.region, ...config.dockerHostRegions]);
+  const out = new Set<string>(config.dockerHostRegions.length > 0 ? config.dockerHostRegions : [config.region]);
   for (const r of nodeRegions) if (r) out.add(r);
   return out;
+}
+
+/**
+ * Where players who name no region the deployment runs go: REGION when nodes can be started there,
+ * else the first DOCKER_HOSTS region (every host named a region and none is REGION).
+ */
+export function homeRegion(config: { region: string; dockerHostRegions: readonly string[] }): string {
+  return config.dockerHostRegions.length === 0 || config.dockerHostRegions.includes(config.region) ? config.region : config.dockerHostRegions[0]!;
 }

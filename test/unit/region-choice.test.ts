@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chooseRegion, decodeRanking, encodeRanking, knownRegions, latenciesProblem, openRegions, rankRegions, type RankInput } from "../../model/placement/region-choice.ts";
+import { chooseRegion, decodeRanking, encodeRanking, homeRegion, knownRegions, latenciesProblem, openRegions, rankRegions, type RankInput } from "../../model/placement/region-choice.ts";
 
 const known = new Set(["us", "eu", "ap"]);
 const base: RankInput = { known, home: "us", maxRttMs: 150 };
@@ -70,6 +70,17 @@ describe("latenciesProblem", () => {
   });
 });
 
-test("knownRegions: REGION, the DOCKER_HOSTS regions and the nodes' regions", () => {
-  expect([...knownRegions({ region: "local", dockerHostRegions: ["eu", "us", "eu"] }, ["ap", ""])].sort()).toEqual(["ap", "eu", "local", "us"]);
+test("knownRegions: the DOCKER_HOSTS regions and the nodes' regions (REGION when no host names one)", () => {
+  expect([...knownRegions({ region: "local", dockerHostRegions: ["eu", "us", "eu"] }, ["ap", ""])].sort()).toEqual(["ap", "eu", "us"]);
+  expect([...knownRegions({ region: "local", dockerHostRegions: ["local"] })]).toEqual(["local"]);
+  expect([...knownRegions({ region: "local", dockerHostRegions: [] })]).toEqual(["local"]);
+});
+
+test.each([
+  [{ region: "local", dockerHostRegions: ["local"] }, "local"],
+  [{ region: "us", dockerHostRegions: ["eu", "us"] }, "us"],
+  [{ region: "local", dockerHostRegions: ["eu", "us"] }, "eu"],
+  [{ region: "local", dockerHostRegions: [] }, "local"],
+])("homeRegion %p → %p", (config, want) => {
+  expect(homeRegion(config)).toBe(want);
 });

@@ -30,7 +30,6 @@ describe("regionSummaries", () => {
   test("every region the deployment runs, with its counts and a gateway of its own to ping", () => {
     expect(regionSummaries(config, nodes, gateways)).toEqual([
       { name: "eu", pingUrl: "http://eu:1/v1/ping", nodes: 1, capacity: 4, players: 4 },
-      { name: "local", pingUrl: null, nodes: 0, capacity: 0, players: 0 },
       { name: "us", pingUrl: "http://us-a:1/v1/ping", nodes: 2, capacity: 8, players: 3 },
     ]);
   });

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { bundleBrowser } from "../../sdk/client/build.ts";
 import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";
 
@@ -33,9 +34,8 @@ describe.skipIf(!need("redis") || !hasChromium)("client SDK in a headless browse
     tr = testRedis("gwbrowser");
     gw = await startTestGateway(tr.prefix);
     node = await startTestNode(gw.deps, { roomMode: "echo" });
-    const build = await Bun.build({ entrypoints: ["sdk/client/src/index.ts"], target: "browser", format: "esm" });
-    if (!build.success) throw new Error(build.logs.map(String).join("\n"));
-    const sdk = await build.outputs[0]!.text();
+    // The package's browser build (sdk/client/build.ts), as dist/index.js ships it.
+    const sdk = await bundleBrowser();
     site = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
@@ -71,8 +71,7 @@ describe.skipIf(!need("redis") || !hasChromium)("client SDK in a headless browse
   });
 
   test("the bundle has no Bun or Node API in it", async () => {
-    const build = await Bun.build({ entrypoints: ["sdk/client/src/index.ts"], target: "browser" });
-    const code = await build.outputs[0]!.text();
+    const code = await bundleBrowser();
     expect(code).not.toMatch(/\bBun\.|require\(|node:/);
   });
 

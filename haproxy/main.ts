@@ -9,6 +9,8 @@ import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { GatewayRegistry } from "../model/gateway-registry.ts";
 import { createKeys } from "../core/keys.ts";
 import { createLogger } from "../core/log.ts";
+import { armShutdownDeadline, supervisorPidFrom, surviveHangup, watchSupervisor } from "../core/process-lifecycle.ts";
+import { RedisOutageWatch } from "../core/redis-outage.ts";
 import { MetricsRegistry } from "../core/metrics.ts";
 import { RedisNodeRegistry } from "../model/node-registry.ts";
 import { createRedis, redisAnswers } from "../core/redis.ts";
@@ -39,8 +41,13 @@ if (!(await redisAnswers(config, 2000))) fail(`Redis does not answer at ${config
 
 const log = createLogger("templater", config.logLevel, { format: config.logFormat });
 const keys = createKeys(config.redisPrefix);
+const supervisorPid = supervisorPidFrom(process.env.FLEETGATE_SUPERVISOR_PID);
+surviveHangup(supervisorPid !== undefined);
+// One log line when Redis goes away and one when it is back (ioredis would print every retry).
+const outage = new RedisOutageWatch(log);
 const redis = createRedis(config);
-const newRedis = () => createRedis(config);
+outage.watch(redis);
+const newRedis = () => outage.watch(createRedis(config));
 
 // Signals are handled from before start-up: one that arrives while HAProxy is being started
 // waits for the start to finish, then stops it too (in child mode), instead of orphaning it.
@@ -61,6 +68,8 @@ let stopping = false;
 const shutdown = async (sig: string) => {
   if (stopping) return;
   stopping = true;
+  // Bounded, also when Redis is gone.
+  armShutdownDeadline(config.shutdownTimeoutMs, log);
   const templater = await starting.catch(() => undefined);
   if (templater) {
     await templater.stop();
@@ -76,6 +85,8 @@ const shutdown = async (sig: string) => {
 };
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
+// Started by `npm start`: a supervisor that died (even by SIGKILL) takes this process with it.
+watchSupervisor(supervisorPid, () => void shutdown("supervisor gone"));
 
 try {
   await starting;

@@ -6,6 +6,7 @@
  */
 import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
+import { armShutdownDeadline, supervisorPidFrom, surviveHangup, watchSupervisor } from "../core/process-lifecycle.ts";
 import { createNodeDriver } from "./drivers/create-driver.ts";
 import { startScheduler, type RunningScheduler } from "./start-scheduler.ts";
 
@@ -14,6 +15,8 @@ export { startScheduler, type RunningScheduler, type StartSchedulerDeps } from "
 async function main(): Promise<void> {
   const config: Config = loadConfigOrExit(process.env);
   const log = createLogger("scheduler", config.logLevel, { format: config.logFormat });
+  const supervisorPid = supervisorPidFrom(process.env.FLEETGATE_SUPERVISOR_PID);
+  surviveHangup(supervisorPid !== undefined);
   // Signal handlers first: the OS applies the default action (exit 143) to a signal that arrives
   // before a listener exists. One that arrives while the scheduler is starting waits for the start
   // to finish, then closes it cleanly.
@@ -23,6 +26,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: shutting down`);
+    // Bounded, also when Redis is gone: close() bounds its own Redis steps, this is the backstop.
+    armShutdownDeadline(config.shutdownTimeoutMs, log);
     Promise.resolve(starting)
       .then((running) => running?.close())
       .then(
@@ -35,6 +40,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // Started by `npm start`: a supervisor that died (even by SIGKILL) takes this process with it.
+  watchSupervisor(supervisorPid, () => stop("supervisor gone"));
 
   const driver = await createNodeDriver(config, { logger: log });
   const why =

@@ -12,6 +12,8 @@ import { realClock, type Clock } from "../core/clock.ts";
 import type { Config } from "../core/config.ts";
 import { createKeys, type Keys } from "../core/keys.ts";
 import { createLogger, type Logger } from "../core/log.ts";
+import { within } from "../core/process-lifecycle.ts";
+import { isRedisUnavailable, RedisOutageWatch } from "../core/redis-outage.ts";
 import { MetricsRegistry } from "../core/metrics.ts";
 import { RedisNodeRegistry, type NodeRegistry } from "../model/node-registry.ts";
 import { createRedis, redisOptions, type Redis, type RedisTarget } from "../core/redis.ts";
@@ -120,8 +122,11 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
   const log = deps.log ?? createLogger("scheduler", config.logLevel, { format: config.logFormat });
   const keys = createKeys(config.redisPrefix);
   const connections: Redis[] = [];
+  // One log line when Redis goes away and one when it is back (ioredis would print every retry).
+  const outage = new RedisOutageWatch(log);
   const newRedis = () => {
     const r = createRedis(config);
+    outage.watch(r);
     connections.push(r);
     return r;
   };
@@ -228,7 +233,11 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
       observe(job, final ? "failed" : "retried");
       if (job.name !== jobNames.health && job.name !== jobNames.autoscale) log.warn(`job ${final ? "failed" : "will retry"}`, { queue: w.name, jobId: job.id, attempt: job.attemptsMade, error: err.message });
     });
-    w.on("error", (err: Error) => log.error("worker error", { queue: w.name, error: err.message }));
+    w.on("error", (err: Error) => {
+      // During a Redis outage every worker connection fails on every retry: RedisOutageWatch says it once.
+      if (outage.outage || isRedisUnavailable(err)) return;
+      log.error("worker error", { queue: w.name, error: err.message });
+    });
   }
   function observe(job: Job, outcome: string): void {
     metrics.jobs.inc({ type: job.name, outcome });
@@ -286,18 +295,20 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     close() {
       closed ??= (async () => {
         gaugeTimer.cancel();
-        await matchmaker?.close().catch((e: unknown) => log.warn("matchmaker close failed", { error: e }));
+        // Every Redis step is bounded (BullMQ's closes wait for Redis forever), and short when Redis is
+        // already gone, so the nodes are removed well within SHUTDOWN_TIMEOUT either way.
+        const step = outage.outage ? 200 : Math.max(200, Math.floor(config.shutdownTimeoutMs / 8));
+        await within(matchmaker?.close().catch((e: unknown) => log.warn("matchmaker close failed", { error: e })) ?? Promise.resolve(), step, undefined);
         // Let short jobs finish; a long one (a drain) is left to stalled-job recovery on another
         // replica — its steps are repeatable.
-        await Promise.all(workers.map((w) => Promise.race([w.close(), Bun.sleep(CLOSE_GRACE_MS)])));
-        await Promise.all(workers.map((w) => w.close(true).catch(() => {})));
+        await Promise.all(workers.map((w) => Promise.race([w.close(), Bun.sleep(outage.outage ? 0 : Math.min(CLOSE_GRACE_MS, step * 2))])));
+        await within(Promise.all(workers.map((w) => w.close(true).catch(() => {}))), step, undefined);
         if (config.stopNodesOnExit) {
-          const n = await lifecycle.stopAll("scheduler exit (STOP_NODES_ON_EXIT)");
+          const n = await lifecycle.stopAll("scheduler exit (STOP_NODES_ON_EXIT)", step * 2);
           log.info("stopped fleet on exit", { nodes: n });
         }
         server?.stop(true);
-        await scaleUpEvents.close();
-        await queues.close();
+        await within(Promise.all([scaleUpEvents.close(), queues.close()]).catch(() => {}), step, undefined);
         await driver.close().catch(() => {});
         for (const r of connections) r.disconnect();
         log.info("scheduler stopped");

@@ -3,9 +3,9 @@
  * Chromium (tests). Used by scripts/start.ts and scripts/test.ts. Installs with apt-get only when
  * we are root; otherwise says in one line what to install.
  */
+import { spawn as spawnProcess, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import type { Subprocess } from "bun";
 import { redisAnswers } from "../core/redis.ts";
 
 export type Say = (line: string) => void;
@@ -41,18 +41,23 @@ export function aptInstall(packages: string[], say: Say): boolean {
 
 export interface RedisHandle {
   url: string;
-  /** The redis-server we started, if we did. */
-  proc: Subprocess | undefined;
-  stop(): Promise<void>;
+  /** The pid of the redis-server we started, if we did. */
+  pid: number | undefined;
+  /** Stops the redis-server we started (SIGTERM; SIGKILL after `timeoutMs`, default 5 s). */
+  stop(timeoutMs?: number): Promise<void>;
 }
 
 /**
  * Uses `url` when Redis answers there; otherwise, for a local URL, starts `redis-server` with its
  * data under `dataDir/redis` (append-only file on, so queued scaling jobs survive a restart),
  * installing it first when missing and we are root.
+ *
+ * `detached`: the redis-server runs in a session (and process group) of its own, its log in
+ * `dataDir/redis/redis.log`: a Ctrl-C or SIGTERM to the caller's process group does not reach it,
+ * so the caller stops it last, after everything that uses it (`npm start`).
  */
-export async function ensureRedis(url: string, dataDir: string, say: Say): Promise<RedisHandle> {
-  const none = { url, proc: undefined, stop: async () => {} };
+export async function ensureRedis(url: string, dataDir: string, say: Say, opts: { detached?: boolean } = {}): Promise<RedisHandle> {
+  const none = { url, pid: undefined, stop: async () => {} };
   if (await redisAnswers(url, 700)) {
     say(`redis: using ${url}`);
     return none;
@@ -66,24 +71,32 @@ export async function ensureRedis(url: string, dataDir: string, say: Say): Promi
   mkdirSync(dir, { recursive: true });
   const port = u.port || "6379";
   const bin = Bun.which("redis-server") ?? "/usr/bin/redis-server";
-  const proc = Bun.spawn(
-    [bin, "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"],
-    { stdout: "ignore", stderr: "inherit" },
-  );
+  const args = [bin, "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"];
+  if (opts.detached) args.push("--logfile", resolve(dir, "redis.log"));
+  const proc: ChildProcess = spawnProcess(args[0]!, args.slice(1), { detached: opts.detached === true, stdio: ["ignore", "ignore", opts.detached ? "ignore" : "inherit"] });
+  let exitCode: number | null = null;
+  const exited = new Promise<void>((done) => proc.once("exit", (code, sig) => ((exitCode = code ?? (sig ? 128 : 1)), done())));
+  proc.once("error", () => (exitCode = 127));
   const end = Date.now() + 10_000;
   while (!(await redisAnswers(url, 300))) {
-    if (proc.exitCode !== null || Date.now() > end) throw new Error(`redis-server did not start on port ${port} (exit ${proc.exitCode})`);
+    if (exitCode !== null || Date.now() > end) {
+      if (exitCode === null) proc.kill("SIGKILL");
+      throw new Error(`redis-server did not start on port ${port} (exit ${exitCode})${opts.detached ? ` — see ${resolve(dir, "redis.log")}` : ""}`);
+    }
     await Bun.sleep(50);
   }
-  say(`redis: started redis-server on 127.0.0.1:${port} (data in ${dir}, append-only)`);
+  say(`redis: started redis-server on 127.0.0.1:${port} (data in ${dir}, append-only${opts.detached ? ", own process group" : ""})`);
   return {
     url,
-    proc,
-    async stop() {
-      if (proc.exitCode !== null) return;
+    pid: proc.pid,
+    async stop(timeoutMs = 5000) {
+      if (exitCode !== null) return;
       proc.kill("SIGTERM");
-      await Promise.race([proc.exited, Bun.sleep(5000)]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
+      await Promise.race([exited, Bun.sleep(timeoutMs)]);
+      if (exitCode === null) {
+        proc.kill("SIGKILL");
+        await Promise.race([exited, Bun.sleep(1000)]);
+      }
     },
   };
 }
@@ -136,4 +149,33 @@ export function ensureHaproxy(say: Say): boolean {
 export function ensureChromium(say: Say): boolean {
   if (existsSync("/usr/bin/chromium")) return true;
   return aptInstall(["chromium"], say);
+}
+
+/** A port the stack is about to listen on, and the variable that sets it. */
+export interface PortClaim {
+  variable: string;
+  host: string;
+  port: number;
+}
+
+/** The claims whose port another process already holds (binding it fails now). */
+export function busyPorts(claims: readonly PortClaim[]): PortClaim[] {
+  const busy: PortClaim[] = [];
+  for (const c of claims) {
+    if (c.port === 0) continue;
+    try {
+      const s = Bun.listen({ hostname: c.host, port: c.port, socket: { data() {} } });
+      s.stop(true);
+    } catch {
+      busy.push(c);
+    }
+  }
+  return busy;
+}
+
+/** One line naming each busy port and the variable that moves it. */
+export function busyPortsMessage(busy: readonly PortClaim[]): string {
+  const what = busy.map((b) => `port ${b.port} (${b.variable})`).join(", ");
+  const vars = busy.map((b) => b.variable).join(", ");
+  return `${what} ${busy.length === 1 ? "is" : "are"} in use by another process: stop it or set ${vars} to a free port`;
 }

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
 import { RedisNodeRegistry } from "../../model/node-registry.ts";
 import { createRedis } from "../../core/redis.ts";
+import { RedisOutageWatch } from "../../core/redis-outage.ts";
 import { createQueues, createSchedulerClient } from "../../model/jobs.ts";
 import { JwtAuthenticator, jwtKeysFromConfig } from "../auth/jwt.ts";
 import type { GatewayDeps } from "../deps.ts";
@@ -22,6 +23,8 @@ import { createRoomPresence } from "../../model/rooms/presence.ts";
 
 export interface BuiltDeps {
   deps: GatewayDeps;
+  /** Redis outages of this gateway's connections (logged once each way; recovery hooks). */
+  outage: RedisOutageWatch;
   /** Closes the queues and every Redis connection made here. */
   close(): Promise<void>;
 }
@@ -37,11 +40,16 @@ export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | und
   const log = opts.log ?? createLogger("gateway", config.logLevel, { format: config.logFormat });
   const keys = createKeys(config.redisPrefix);
   const redis = createRedis(config);
-  redis.on("error", (err: Error) => log.warn("redis error", { err }));
+  // Request paths fail fast while Redis is unreachable (503 REDIS_UNAVAILABLE) instead of waiting
+  // in ioredis's offline queue until it is back. Subscriber connections (newRedis) keep no timeout.
+  redis.options.commandTimeout = config.redisCommandTimeoutMs;
+  // One log line when Redis goes away and one when it is back, not one per reconnect attempt.
+  const outage = new RedisOutageWatch(log);
+  outage.watch(redis);
   const extra: ReturnType<typeof createRedis>[] = [];
   const newRedis = () => {
     const r = createRedis(config);
-    r.on("error", (err: Error) => log.warn("redis error", { err }));
+    outage.watch(r);
     extra.push(r);
     return r;
   };
@@ -49,12 +57,16 @@ export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | und
   const gateways = new GatewayRegistry(redis, keys, config.gatewayHeartbeatMs * 3);
   const jwt = new JwtAuthenticator(jwtKeysFromConfig(config, opts.jwtSecret), config.jwtTtlMs, clock);
   // A connection of its own (maxRetriesPerRequest: null, as BullMQ needs); closed with the queues.
-  const queues = createQueues(newRedis(), keys);
+  const queueConnection = newRedis();
+  // Adding a job is on a request path (join, scale): bounded like the command connection.
+  queueConnection.options.commandTimeout = config.redisCommandTimeoutMs;
+  const queues = createQueues(queueConnection, keys);
   const scheduler = createSchedulerClient(queues);
   const partial = { config, keys, redis, newRedis, clock, log, metrics: new MetricsRegistry({ processMetrics: true }), nodes, gateways, auth: jwt, signer: jwt, placement: new RedisPlacement(redis, keys, nodes), scheduler, queues, gatewayId: gatewayIdFor(config) };
   const deps: GatewayDeps = { ...partial, seats: createSeatChecker(partial), presence: createRoomPresence(partial) };
   return {
     deps,
+    outage,
     async close() {
       await queues.close().catch(() => {});
       for (const r of extra) r.disconnect();

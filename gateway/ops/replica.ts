@@ -16,17 +16,43 @@ export interface ReplicaPresence {
 export async function startReplicaHeartbeat(
   registry: GatewayRegistry,
   self: Omit<GatewayRecord, "lastSeenAt">,
-  opts: { clock: Clock; intervalMs: number; log: Logger },
+  opts: {
+    clock: Clock;
+    intervalMs: number;
+    log: Logger;
+    /**
+     * Subscribes to "Redis is reachable again" (RedisOutageWatch.onRecover): the replica
+     * re-registers at that moment, not at its next beat, so an outage longer than the registry TTL
+     * keeps it off the edge for no longer than the reconnect takes.
+     */
+    onRedisRecovered?: (fn: () => void) => () => void;
+  },
 ): Promise<ReplicaPresence> {
-  const beat = () => registry.heartbeat(self, opts.clock.now()).catch((err: unknown) => opts.log.warn("gateway heartbeat failed", { err }));
+  let failing = false;
+  let stopped = false;
+  const beat = () =>
+    registry.heartbeat(self, opts.clock.now()).then(
+      () => {
+        if (failing) opts.log.info("gateway heartbeat registered again");
+        failing = false;
+      },
+      (err: unknown) => {
+        // Once per failure streak: the Redis outage itself is logged by RedisOutageWatch.
+        if (!failing) opts.log.warn("gateway heartbeat failed; retrying every beat", { error: err instanceof Error ? err.message : String(err) });
+        failing = true;
+      },
+    );
   await registry.heartbeat(self, opts.clock.now());
   const timer: TimerHandle = opts.clock.setInterval(() => void beat(), opts.intervalMs);
-  let stopped = false;
+  const unsubscribe = opts.onRedisRecovered?.(() => {
+    if (!stopped) void beat();
+  });
   return {
     async stop() {
       if (stopped) return;
       stopped = true;
       timer.cancel();
+      unsubscribe?.();
       await registry.deregister(self.id, opts.clock.now());
     },
   };

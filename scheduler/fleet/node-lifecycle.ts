@@ -429,21 +429,29 @@ export class NodeLifecycle {
   }
 
   /** Stops and deletes every node of the fleet (STOP_NODES_ON_EXIT). */
-  async stopAll(reason: string): Promise<number> {
-    const nodes = await this.d.registry.list();
+  async stopAll(reason: string, registryBudgetMs = Number.POSITIVE_INFINITY): Promise<number> {
     let n = 0;
-    await Promise.all(
-      nodes.map(async (node) => {
-        try {
-          if (node.state !== "stopped") await this.stop(node.id, { from: ["starting", "ready", "draining", "unhealthy"], reason });
-          if (await this.delete(node.id, undefined, reason)) n++;
-        } catch (e) {
-          this.d.log.warn("stop on exit failed", { nodeId: node.id, error: e });
-        }
-      }),
-    );
-    for (const i of await this.d.driver.list().catch(() => [])) await this.d.driver.remove(i.nodeId).catch(() => {});
-    return n;
+    // Through the registry first (nodes drain, records go), for at most `registryBudgetMs`: with
+    // Redis gone every registry call would wait for it. The sweep below then removes every
+    // container of the fleet the engine still has — running or stopped — whatever the registry said.
+    const viaRegistry = (async () => {
+      const nodes = await this.d.registry.list();
+      await Promise.all(
+        nodes.map(async (node) => {
+          try {
+            if (node.state !== "stopped") await this.stop(node.id, { from: ["starting", "ready", "draining", "unhealthy"], reason });
+            if (await this.delete(node.id, undefined, reason)) n++;
+          } catch (e) {
+            this.d.log.warn("stop on exit failed", { nodeId: node.id, error: e });
+          }
+        }),
+      );
+    })().catch((e: unknown) => this.d.log.warn("stop on exit: registry unreachable; removing containers directly", { error: e instanceof Error ? e.message : String(e) }));
+    if (Number.isFinite(registryBudgetMs)) await Promise.race([viaRegistry, Bun.sleep(registryBudgetMs)]);
+    else await viaRegistry;
+    const left = await this.d.driver.list().catch(() => []);
+    await Promise.all(left.map((i) => this.d.driver.remove(i.nodeId).catch(() => {})));
+    return n + left.length;
   }
 }
 

@@ -89,6 +89,8 @@ export interface Config {
   readonly templaterMetricsPort: number;
   /** ADMIN_EVENTS_INTERVAL — how often the /admin dashboard's SSE stream pushes a fresh snapshot, seconds. Default 1. */
   readonly adminEventsIntervalMs: number;
+  /** DEMO — serve the playable demo page at /demo (sign in, lobbies, chat, matchmaking through the client SDK). Default true, except false when NODE_ENV=production. */
+  readonly demo: boolean;
 
   /** NODE_DRIVER — docker | process | auto (docker when an engine answers and the image exists). */
   readonly nodeDriver: NodeDriverKind;
@@ -481,6 +483,7 @@ export function loadConfig(env: Env): Config {
     haproxyReloadTimeoutMs: r.seconds("HAPROXY_RELOAD_TIMEOUT", 10),
     templaterMetricsPort: r.port("TEMPLATER_METRICS_PORT", 9465),
     adminEventsIntervalMs: r.seconds("ADMIN_EVENTS_INTERVAL", 1),
+    demo: r.bool("DEMO", env.NODE_ENV !== "production"),
 
     nodeDriver: r.oneOf("NODE_DRIVER", "auto", ["docker", "process", "auto"] as const),
     nodeRoomMode: r.oneOf("NODE_ROOM_MODE", "relay", ["relay", "echo"] as const),

@@ -11,6 +11,7 @@ import { adminRoutes } from "./admin/routes.ts";
 import { renderError } from "./http/errors.ts";
 import { fleetAdminRoutes } from "./admin/fleet-routes.ts";
 import { authRoutes } from "./auth/routes.ts";
+import { demoRoutes } from "./demo/routes.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { matchmakingRoutes } from "./matchmaking/routes.ts";
 import { clientAddress, FixedWindowLimiter } from "./ops/rate-limit.ts";
@@ -120,7 +121,8 @@ export function createApp(deps: GatewayDeps) {
     .use(roomsRoutes(deps))
     .use(matchmakingRoutes(deps))
     .use(adminRoutes(deps))
-    .use(fleetAdminRoutes(deps));
+    .use(fleetAdminRoutes(deps))
+    .use(demoRoutes(deps));
 }
 
 export type GatewayApp = ReturnType<typeof createApp>;

@@ -5,7 +5,7 @@
  */
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
 import type { Keys } from "../core/keys.ts";
-import type { DrainJob, ReapJob, ScaleUpJob, WakeJob } from "../core/types.ts";
+import type { DrainJob, ReapJob, RestartJob, RolloutJob, ScaleUpJob, WakeJob } from "../core/types.ts";
 
 /** What a per-node reap job does (see scheduler/policy/reap-plan.ts). */
 export type ReapStage = "shutdown" | "delete" | "orphan-instance" | "orphan-record";
@@ -21,6 +21,9 @@ export const jobIds = {
   drain: (nodeId: string) => `drain__${nodeId}`,
   reap: (nodeId: string, stage: ReapStage, epoch?: number) => `reap__${nodeId}__${stage}${epoch === undefined ? "" : `__${epoch}`}`,
   wake: (nodeId: string, requestId: string) => `wake__${nodeId}__${requestId}`,
+  /** One job per rollout for its whole run: a second add (retried request, second replica) is a no-op. */
+  rollout: (rolloutId: string) => `rollout__${rolloutId}`,
+  restart: (nodeId: string) => `restart__${nodeId}`,
 };
 
 /** Job names on the queues (the BullMQ board shows them). */
@@ -32,6 +35,8 @@ export const jobNames = {
   reapSweep: "reap-sweep",
   autoscale: "autoscale",
   health: "health",
+  rollout: "rollout",
+  restart: "restart",
 } as const;
 
 /** Job scheduler ids (BullMQ v6 job schedulers, not repeatable jobs). */
@@ -73,6 +78,8 @@ export interface SchedulerQueues {
   wake: Queue<WakeJob>;
   /** The autoscaler and health-check ticks (job schedulers). */
   autoscale: Queue<TickJob>;
+  /** Rollouts (one long job each) and node restarts. */
+  rollout: Queue<RolloutJob | RestartJob>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -84,13 +91,15 @@ export function createQueues(connection: ConnectionOptions, keys: Keys): Schedul
   const reap = new Queue<ReapJob>(keys.queues.reap, opts);
   const wake = new Queue<WakeJob>(keys.queues.wake, opts);
   const autoscale = new Queue<TickJob>(keys.queues.autoscale, opts);
-  const all = () => [scaleUp, drain, reap, wake, autoscale] as Queue[];
+  const rollout = new Queue<RolloutJob | RestartJob>(keys.queues.rollout, opts);
+  const all = () => [scaleUp, drain, reap, wake, autoscale, rollout] as Queue[];
   return {
     scaleUp,
     drain,
     reap,
     wake,
     autoscale,
+    rollout,
     all,
     async close() {
       await Promise.all(all().map((q) => q.close()));
@@ -104,6 +113,10 @@ export interface SchedulerClient {
   requestScaleUp(job: ScaleUpJob): Promise<void>;
   requestDrain(job: DrainJob): Promise<void>;
   requestWake(job: WakeJob): Promise<void>;
+  /** Runs a rollout (its record must exist: model/rollouts.ts begin). Once per rollout id. */
+  requestRollout(job: RolloutJob): Promise<void>;
+  /** Restarts a node: replacement first, then a drain. Deduplicated while one runs for the node. */
+  requestRestart(job: RestartJob): Promise<void>;
   /** Jobs waiting or running, by queue. */
   queuedJobs(): Promise<Record<string, number>>;
 }
@@ -121,6 +134,13 @@ export function createSchedulerClient(queues: SchedulerQueues): SchedulerClient 
     },
     async requestWake(job) {
       await queues.wake.add(jobNames.wake, job, { jobId: jobIds.wake(job.nodeId, job.requestId) });
+    },
+    async requestRollout(job) {
+      // Many attempts: a rollout outlives Redis blips and replica restarts; each attempt resumes it.
+      await queues.rollout.add(jobNames.rollout, job, { jobId: jobIds.rollout(job.rolloutId), attempts: 50, backoff: { type: "exponential", delay: 500 }, removeOnComplete: { age: 7 * 24 * 3600, count: 100 } });
+    },
+    async requestRestart(job) {
+      await queues.rollout.add(jobNames.restart, job, { jobId: jobIds.restart(job.nodeId), removeOnComplete: true, removeOnFail: { age: 60, count: 1000 } });
     },
     async queuedJobs() {
       const out: Record<string, number> = {};

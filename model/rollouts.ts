@@ -125,6 +125,20 @@ export function versionForRoom(routing: FleetRouting, roomCode: string): string 
   return bucket < routing.canaryPercent ? routing.target.version : routing.active.version;
 }
 
+/**
+ * The version a new node (scale-up without one) runs: the version placement wants more of. No
+ * rollout: the active one. A rollout to 100%: its target. A canary: the target while its share of
+ * ready + starting nodes is below canaryPercent, else the active version.
+ */
+export function versionForNewNode(routing: FleetRouting, nodes: readonly { version: string; state: string }[]): FleetVersion {
+  const target = routing.target;
+  if (!target) return routing.active;
+  if (routing.canaryPercent >= 100) return target;
+  const live = nodes.filter((n) => n.state === "ready" || n.state === "starting");
+  const onTarget = live.filter((n) => (n.version || routing.active.version) === target.version).length;
+  return live.length === 0 || (onTarget * 100) / live.length < routing.canaryPercent ? target : routing.active;
+}
+
 // ---- Redis ------------------------------------------------------------------------------------
 
 /**

@@ -25,6 +25,9 @@ import { httpHealthProbe, type HealthProbe } from "./fleet/health-probe.ts";
 import { NodeLifecycle, localPortInUse } from "./fleet/node-lifecycle.ts";
 import { RedisPortAllocator } from "./fleet/ports.ts";
 import { ScaleStateStore, livePendingJoins } from "../model/scale-state.ts";
+import { RedisRolloutStore, defaultVersion } from "../model/rollouts.ts";
+import { processRestart, processRollout } from "./jobs/rollout.ts";
+import type { RestartJob, RolloutJob } from "../core/types.ts";
 import { processAutoscaleTick } from "./jobs/autoscale.ts";
 import type { SchedulerContext, TickLocks } from "./jobs/context.ts";
 import { processDrain } from "./jobs/drain.ts";
@@ -160,6 +163,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
   scaleUpEvents.on("failed", ({ jobId, failedReason }) => log.warn("scale-up job failed", { jobId, failedReason }));
 
   const scaleState = new ScaleStateStore(redis, keys);
+  const rollouts = new RedisRolloutStore(redis, keys, defaultVersion(config.nodeImage));
   const ctx: SchedulerContext = {
     config,
     clock,
@@ -169,6 +173,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     ports,
     lifecycle,
     scaleState,
+    rollouts,
     metrics,
     locks: redisTickLocks(redis, keys),
     autoscaleMemo: { lastReason: "" },
@@ -224,6 +229,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     new Worker<WakeJob>(keys.queues.wake, (job) => processWake(job, ctx), workerOpts),
     new Worker<ReapJob>(keys.queues.reap, (job) => (job.name === jobNames.reapSweep ? processReapSweep(ctx) : processReapNode(job, ctx)), workerOpts),
     new Worker(keys.queues.autoscale, (job) => (job.name === jobNames.health ? processHealthTick(ctx, probe) : processAutoscaleTick(ctx)), workerOpts),
+    new Worker<RolloutJob | RestartJob>(keys.queues.rollout, (job) => (job.name === jobNames.restart ? processRestart(job as Job<RestartJob>, ctx) : processRollout(job as Job<RolloutJob>, ctx)), workerOpts),
   ];
   for (const w of workers) {
     w.on("completed", (job: Job) => observe(job, "completed"));

@@ -13,6 +13,7 @@ import type { PortAllocator } from "../fleet/ports.ts";
 import type { ScaleEvent, ScaleState } from "../../model/scale-state.ts";
 import type { SchedulerMetrics } from "../metrics.ts";
 import type { ReapNodeJob } from "../../model/jobs.ts";
+import type { RolloutStore } from "../../model/rollouts.ts";
 
 /** The part of a BullMQ Job a processor uses (a real Job satisfies it). */
 export interface JobContext<T> {
@@ -79,4 +80,9 @@ export interface SchedulerContext {
    * no socket for ROOM_SEAT_GRACE are freed); the reaper calls it each tick.
    */
   sweepAbsentSeats?: (now: number) => Promise<unknown>;
+  /**
+   * Fleet versions and rollouts (model/rollouts.ts): the version a scale-up starts, the rollout
+   * job's record. Without it every node runs NODE_IMAGE and rollouts cannot run.
+   */
+  rollouts?: RolloutStore;
 }

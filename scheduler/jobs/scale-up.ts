@@ -8,6 +8,7 @@ import { UnrecoverableError } from "bullmq";
 import type { ScaleUpJob } from "../../core/types.ts";
 import { DriverError } from "../drivers/driver.ts";
 import { nodeIdFor } from "../fleet/node-lifecycle.ts";
+import { versionForNewNode } from "../../model/rollouts.ts";
 import type { JobContext, SchedulerContext } from "./context.ts";
 
 /** Request ids of the autoscaler's own scale-ups start with this. */
@@ -32,12 +33,14 @@ export async function processScaleUp(job: JobContext<ScaleUpJob>, ctx: Scheduler
   if (typeof requestId !== "string" || requestId.length === 0) throw new UnrecoverableError("scale-up without requestId");
   const ids = Array.from({ length: count }, (_, i) => nodeIdFor(requestId, i));
   const result: ScaleUpResult = { started: [], existing: [], refused: 0 };
+  // The version placement wants (a rollout's target, a canary's share), unless the job names one.
+  const version = job.data.version ?? (ctx.rollouts ? versionForNewNode(await ctx.rollouts.routing(), await ctx.registry.list()) : undefined);
   const errors: Error[] = [];
   await job.updateProgress({ ready: 0, of: count });
   await Promise.all(
     ids.map(async (nodeId) => {
       try {
-        const o = await ctx.lifecycle.startNode({ nodeId, requestId, region: region || ctx.config.region });
+        const o = await ctx.lifecycle.startNode({ nodeId, requestId, region: region || ctx.config.region, ...(version ? { version } : {}) });
         if (o.kind === "ready") result.started.push(nodeId);
         else if (o.kind === "exists") result.existing.push(nodeId);
         else {

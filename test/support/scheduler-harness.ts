@@ -8,6 +8,7 @@ import { testConfig, type Config } from "../../core/config.ts";
 import { silentLogger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
 import { MemoryNodeRegistry } from "../../model/node-registry.ts";
+import { MemoryRolloutStore, defaultVersion } from "../../model/rollouts.ts";
 import type { DrainJob, ScaleUpJob } from "../../core/types.ts";
 import { FakeDriver } from "./fake-driver.ts";
 import type { HealthProbe } from "../../scheduler/fleet/health-probe.ts";
@@ -35,6 +36,7 @@ export interface MemoryScheduler {
   events: ScaleEvent[];
   pendingJoins: { n: number };
   asked: { scaleUp: ScaleUpJob[]; drain: DrainJob[]; reap: ReapNodeJob[] };
+  rollouts: MemoryRolloutStore;
   /** Every `POST /drain` the lifecycle sent. */
   drainTold: Array<{ nodeId: string; deadlineSeconds: number }>;
 }
@@ -71,7 +73,9 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
   const events: ScaleEvent[] = [];
   const pendingJoins = { n: 0 };
   const asked: MemoryScheduler["asked"] = { scaleUp: [], drain: [], reap: [] };
+  const rollouts = new MemoryRolloutStore(defaultVersion(config.nodeImage));
   const ctx: SchedulerContext = {
+    rollouts,
     config,
     clock,
     log: silentLogger,
@@ -100,7 +104,7 @@ export function memoryScheduler(over: Partial<Config> = {}): MemoryScheduler {
   const setProbe = (p: HealthProbe | undefined) => {
     override = p;
   };
-  return { ctx, clock, registry, driver, ports, probe, down, setProbe, state, events, pendingJoins, asked, drainTold };
+  return { ctx, clock, registry, driver, ports, probe, down, setProbe, state, events, pendingJoins, asked, drainTold, rollouts };
 }
 
 /** A JobContext that records progress. */

@@ -30,6 +30,8 @@ async function setup(nodes: NodeRecord[], opts: { maxServers?: number; previous?
     requestScaleUp: async (j) => void scaleUps.push(j),
     requestWake: async (j) => void wakes.push(j),
     requestDrain: async () => {},
+    requestRollout: async () => {},
+    requestRestart: async () => {},
     queuedJobs: async () => ({}),
   };
   const deps = {

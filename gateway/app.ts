@@ -16,7 +16,7 @@ import type { GatewayDeps } from "./deps.ts";
 import { matchmakingRoutes } from "./matchmaking/routes.ts";
 import { clientAddress, FixedWindowLimiter } from "./ops/rate-limit.ts";
 import { opsRoutes } from "./ops/routes.ts";
-import { regionsRoutes } from "./ops/regions.ts";
+import { RegionRanker, regionsRoutes } from "./ops/regions.ts";
 import { RedisPlacement } from "../model/placement/redis-placement.ts";
 import { JoinService } from "./players/join.ts";
 import { NodeChangeWaiter } from "./players/node-events.ts";
@@ -38,6 +38,8 @@ export class GatewayRuntime {
   readonly sessions: SessionStore;
   readonly waiter: NodeChangeWaiter;
   readonly join: JoinService;
+  /** Ranks a request's regions (joins, rooms, tickets). */
+  readonly regions: RegionRanker;
   private sweepTimer: TimerHandle | undefined;
   private starting: Promise<void> | undefined;
 
@@ -45,6 +47,7 @@ export class GatewayRuntime {
     this.hub = new RelayHub(deps);
     this.sessions = new SessionStore(deps.redis, deps.keys, deps.config.sessionTtlMs);
     this.waiter = new NodeChangeWaiter(deps.nodes, deps.clock);
+    this.regions = new RegionRanker(deps);
     const placement = deps.placement instanceof RedisPlacement ? deps.placement : new RedisPlacement(deps.redis, deps.keys, deps.nodes);
     this.join = new JoinService({ ...deps, placement, sessions: this.sessions, waiter: this.waiter });
   }

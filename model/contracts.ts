@@ -42,6 +42,8 @@ export type SeatDecision =
       seated?: boolean;
       /** The room's maxPlayers when it has a record: the player seats it takes on its node. */
       roomSeats?: number;
+      /** Where the room may be placed, in order, when its creator's regions were ranked (region-choice.ts encodeRanking). */
+      regions?: string;
     }
   | { ok: false; close: CloseCode; reason: string };
 

@@ -12,7 +12,8 @@
 import { Elysia } from "elysia";
 import type { Config } from "../../core/config.ts";
 import type { GatewayRecord, NodeRecord } from "../../core/types.ts";
-import { knownRegions } from "../../model/placement/region-choice.ts";
+import { badRequest } from "../../core/errors.ts";
+import { homeRegion, knownRegions, latenciesProblem, rankRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { summarizeCapacity } from "./capacity.ts";
 
@@ -88,4 +89,50 @@ export function regionsRoutes(deps: Pick<GatewayDeps, "config" | "nodes" | "gate
       },
       { detail: { summary: "Regions: name, ping URL, nodes, capacity, players", tags: ["regions"] } },
     );
+}
+
+/** How long a gateway reuses the list of regions its nodes are in, ms (a join must not list the fleet twice). */
+const KNOWN_REGIONS_TTL_MS = 1000;
+
+/** What a join, room or ticket request says about regions. */
+export interface RegionRequest {
+  /** `region` from the body. */
+  requested?: string | undefined;
+  /** The token's `region` claim. */
+  claim?: string | undefined;
+  /** `latencies` from the body (already checked with latenciesProblem). */
+  latencies?: Readonly<Record<string, number>> | undefined;
+}
+
+/**
+ * Ranks a request's regions against the regions the deployment runs (config + the nodes' regions,
+ * cached for a second). One per gateway process.
+ */
+export class RegionRanker {
+  private cached: { at: number; regions: Set<string> } | undefined;
+
+  constructor(private readonly deps: Pick<GatewayDeps, "config" | "nodes" | "clock">) {}
+
+  async known(): Promise<Set<string>> {
+    const now = this.deps.clock.now();
+    if (!this.cached || now - this.cached.at > KNOWN_REGIONS_TTL_MS) {
+      const nodes = await this.deps.nodes.list();
+      this.cached = { at: now, regions: knownRegions(this.deps.config, nodes.map((n) => n.region)) };
+    }
+    return this.cached.regions;
+  }
+
+  async rank(req: RegionRequest): Promise<RegionRanking> {
+    const c = this.deps.config;
+    return rankRegions({ ...req, known: await this.known(), home: homeRegion(c), maxRttMs: c.maxRegionRttMs });
+  }
+}
+
+/** Reads and checks an optional `latencies` field of a body object (400 when malformed). */
+export function optLatencies(o: Record<string, unknown>): Record<string, number> | undefined {
+  const v = o.latencies;
+  if (v === undefined) return undefined;
+  const problem = latenciesProblem(v);
+  if (problem) throw badRequest("VALIDATION", problem, { field: "latencies" });
+  return v as Record<string, number>;
 }

@@ -18,6 +18,7 @@ import type { SchedulerClient } from "../../model/jobs.ts";
 import type { RedisPlacement } from "../../model/placement/redis-placement.ts";
 import type { NodeChangeWaiter } from "./node-events.ts";
 import type { SessionStore, StoredSession } from "../../model/sessions/session-store.ts";
+import { openRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
 
 /** Room codes of player sessions start with this; only the session's player may connect to one. */
 export const SESSION_ROOM_PREFIX = "s-";
@@ -41,8 +42,14 @@ export interface JoinDeps {
 
 export interface JoinRequest {
   playerId: string;
+  /** The player's region (the first choice when `ranking` is given). */
   region: string;
   mode: string;
+  /**
+   * The player's ranked regions (region-choice.ts): the session goes to the first choice, and to a
+   * fallback only once the join has waited REGION_FALLBACK_WAIT. Unset: `region` preferred, else any node.
+   */
+  ranking?: RegionRanking;
 }
 
 /** Nodes that count against MAX_SERVERS (everything not yet stopped). */
@@ -76,12 +83,15 @@ export class JoinService {
     const roomCode = `${SESSION_ROOM_PREFIX}${randomBytes(12).toString("base64url")}`;
     const deadline = started + config.joinWaitTimeoutMs;
     let asked = false;
+    const scaleRegion = req.ranking?.best ?? req.region;
+    const fallbackAt = started + config.regionFallbackWaitMs;
     try {
       for (;;) {
-        const node = await this.deps.placement.placeRoomWithSeat(roomCode, sessionId, req.region);
+        const regions = req.ranking ? openRegions(req.ranking, clock.now() - started, config.regionFallbackWaitMs) : undefined;
+        const node = await this.deps.placement.placeRoomWithSeat(roomCode, sessionId, req.region, regions);
         if (node) {
           const now = clock.now();
-          const s = await this.deps.sessions.create({ sessionId, playerId: req.playerId, roomCode, nodeId: node.id, mode: req.mode, region: req.region, createdAt: now }, now);
+          const s = await this.deps.sessions.create({ sessionId, playerId: req.playerId, roomCode, nodeId: node.id, mode: req.mode, region: node.region || req.region, createdAt: now }, now);
           await this.deps.nodes.touchActivity(node.id, now).catch(() => {});
           this.joins.inc({ result: "ok" });
           this.joinSeconds.observe((now - started) / 1000);
@@ -92,18 +102,22 @@ export class JoinService {
         if (!asked) {
           const fleet = await this.deps.nodes.list();
           const starting = fleet.some((n) => n.state === "starting");
-          if (!mayScaleUp(fleet, config.maxServers) && !starting) break; // at MAX_SERVERS and nothing on its way
+          // At MAX_SERVERS and nothing on its way: give up, unless fallback regions open later.
+          const fallbacksLater = (req.ranking?.fallbacks.length ?? 0) > 0 && now < fallbackAt;
+          if (!mayScaleUp(fleet, config.maxServers) && !starting && !fallbacksLater) break;
           if (mayScaleUp(fleet, config.maxServers)) {
             // Deterministic per join: a retried request of this loop cannot start a second node.
             // A failed request is logged, not fatal: the autoscaler also sees the pending join.
             await this.deps.scheduler
-              .requestScaleUp({ count: 1, region: req.region, reason: "player join: no free seat", requestId: `join-${sessionId}` })
+              .requestScaleUp({ count: 1, region: scaleRegion, reason: "player join: no free seat", requestId: `join-${sessionId}` })
               .catch((err: unknown) => this.deps.log.warn("scale-up request failed", { sessionId, err }));
           }
           await this.deps.redis.zadd(this.deps.keys.pendingJoins, String(deadline), sessionId);
           asked = true;
         }
-        await this.deps.waiter.next(Math.min(RECHECK_MS, deadline - now));
+        // Wake when the fallback regions open, too.
+        const untilFallback = req.ranking?.fallbacks.length && now < fallbackAt ? fallbackAt - now : Infinity;
+        await this.deps.waiter.next(Math.min(RECHECK_MS, deadline - now, untilFallback));
       }
     } finally {
       if (asked) await this.deps.redis.zrem(this.deps.keys.pendingJoins, sessionId).catch(() => {});

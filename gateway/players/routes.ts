@@ -4,6 +4,7 @@ import { badRequest, notFound } from "../../core/errors.ts";
 import { requireClaims } from "../contracts.ts";
 import type { GatewayDeps } from "../deps.ts";
 import type { JoinService } from "./join.ts";
+import { optLatencies, type RegionRanker } from "../ops/regions.ts";
 import type { SessionStore } from "../../model/sessions/session-store.ts";
 
 const NAME_PATTERN = "^[A-Za-z0-9_-]{1,32}$";
@@ -22,8 +23,8 @@ export function connectUrl(publicUrl: string | undefined, request: Request, room
 
 const NAME_RE = new RegExp(NAME_PATTERN);
 
-/** The optional join body `{region?, mode?}`: empty, or a JSON object of those two names. */
-export function parseJoinBody(text: unknown): { region?: string; mode?: string } {
+/** The optional join body `{region?, mode?, latencies?}`: empty, or a JSON object of those names. */
+export function parseJoinBody(text: unknown): { region?: string; mode?: string; latencies?: Record<string, number> } {
   const raw = typeof text === "string" ? text.trim() : "";
   if (raw === "") return {};
   let v: unknown;
@@ -34,9 +35,11 @@ export function parseJoinBody(text: unknown): { region?: string; mode?: string }
   }
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw badRequest("VALIDATION", "the body, when sent, must be a JSON object {region?, mode?}");
   const o = v as Record<string, unknown>;
-  const extra = Object.keys(o).filter((k) => k !== "region" && k !== "mode");
-  if (extra.length) throw badRequest("VALIDATION", `unknown field ${JSON.stringify(extra[0])}; the body is {region?, mode?}`, { field: extra[0] });
-  const out: { region?: string; mode?: string } = {};
+  const extra = Object.keys(o).filter((k) => k !== "region" && k !== "mode" && k !== "latencies");
+  if (extra.length) throw badRequest("VALIDATION", `unknown field ${JSON.stringify(extra[0])}; the body is {region?, mode?, latencies?}`, { field: extra[0] });
+  const out: { region?: string; mode?: string; latencies?: Record<string, number> } = {};
+  const latencies = optLatencies(o);
+  if (latencies) out.latencies = latencies;
   for (const k of ["region", "mode"] as const) {
     const x = o[k];
     if (x === undefined) continue;
@@ -46,7 +49,7 @@ export function parseJoinBody(text: unknown): { region?: string; mode?: string }
   return out;
 }
 
-export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessions: SessionStore }) {
+export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessions: SessionStore; regions: RegionRanker }) {
   const sessionNotFound = () => notFound("SESSION_NOT_FOUND", "session not found or expired");
   return new Elysia({ name: "playersRoutes" })
     .post(
@@ -54,7 +57,8 @@ export function playersRoutes(deps: GatewayDeps, svc: { join: JoinService; sessi
       async ({ body, request, set }) => {
         const claims = await requireClaims(deps.auth, request);
         const req = parseJoinBody(body);
-        const s = await svc.join.join({ playerId: claims.sub, region: req.region ?? (claims.region || deps.config.region), mode: req.mode ?? "default" });
+        const ranking = await svc.regions.rank({ requested: req.region, claim: claims.region, latencies: req.latencies });
+        const s = await svc.join.join({ playerId: claims.sub, region: ranking.best, mode: req.mode ?? "default", ranking });
         set.status = 201;
         return {
           sessionId: s.sessionId,

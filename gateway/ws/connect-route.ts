@@ -17,6 +17,7 @@ import type { NodeChangeWaiter } from "../players/node-events.ts";
 import type { SessionStore } from "../../model/sessions/session-store.ts";
 import type { RelayHub } from "./hub.ts";
 import { placeOrWait } from "./place-or-wait.ts";
+import { decodeRanking } from "../../model/placement/region-choice.ts";
 import { isHeaderSafeId, newRelayState, type RelayState } from "./relay.ts";
 import { parseRoomCode, ROOM_CODE_RULE } from "../../core/names.ts";
 
@@ -86,7 +87,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
         // Presence (the seat reaper) only for seats in rooms with a record; session rooms have their own heartbeats.
         tracked = seat.seated === true && !roomCode.startsWith(SESSION_ROOM_PREFIX);
-        node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined, seat.roomSeats);
+        node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined, seat.roomSeats, decodeRanking(seat.regions));
       } catch (err) {
         // Redis or the scheduler failing: a retryable close the client can read, not an HTTP 500.
         deps.log.warn("connect lookup failed", { roomCode, err });

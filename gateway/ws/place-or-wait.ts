@@ -11,19 +11,27 @@ import type { NodeRecord } from "../../core/types.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { mayScaleUp } from "../players/join.ts";
 import type { NodeChangeWaiter } from "../players/node-events.ts";
+import { openRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
 
 /** Re-check at least this often while waiting (a freed slot publishes no node event). */
 const RECHECK_MS = 500;
 
 export type PlaceDeps = Pick<GatewayDeps, "placement" | "nodes" | "scheduler" | "redis" | "keys" | "clock" | "config" | "log">;
 
-export async function placeOrWait(deps: PlaceDeps, waiter: NodeChangeWaiter, roomCode: string, region: string | undefined, seats?: number): Promise<NodeRecord | undefined> {
+/**
+ * With `ranking` (a room whose creator's regions were ranked), the room goes to the first choice,
+ * and to a fallback region only once this connect has waited REGION_FALLBACK_WAIT; capacity is
+ * asked for in the first choice.
+ */
+export async function placeOrWait(deps: PlaceDeps, waiter: NodeChangeWaiter, roomCode: string, region: string | undefined, seats?: number, ranking?: RegionRanking): Promise<NodeRecord | undefined> {
   const { clock, config } = deps;
-  const deadline = clock.now() + config.joinWaitTimeoutMs;
+  const started = clock.now();
+  const deadline = started + config.joinWaitTimeoutMs;
   let asked = false;
   for (;;) {
     try {
-      const node = await deps.placement.placeRoom(roomCode, { region, now: clock.now(), ...(seats ? { seats } : {}) });
+      const regions = ranking ? openRegions(ranking, clock.now() - started, config.regionFallbackWaitMs) : undefined;
+      const node = await deps.placement.placeRoom(roomCode, { region: ranking?.best ?? region, now: clock.now(), ...(seats ? { seats } : {}), ...(regions ? { regions } : {}) });
       // A starting node (being woken) does not listen yet: wait for it to turn ready.
       if (node.state !== "starting") return node;
     } catch (err) {
@@ -33,7 +41,7 @@ export async function placeOrWait(deps: PlaceDeps, waiter: NodeChangeWaiter, roo
     if (now >= deadline) return undefined;
     if (!asked) {
       asked = true;
-      await askForCapacity(deps, roomCode, region).catch((err: unknown) => deps.log.warn("capacity request failed", { roomCode, err }));
+      await askForCapacity(deps, roomCode, ranking?.best ?? region).catch((err: unknown) => deps.log.warn("capacity request failed", { roomCode, err }));
     }
     await waiter.next(Math.min(RECHECK_MS, deadline - now));
   }

@@ -54,6 +54,8 @@ export interface CreateRoomInput {
   source?: "lobby" | "match";
   /** Initial state: `waiting` (a lobby) or `starting` (a match whose seats are set). */
   state?: Extract<RoomState, "waiting" | "starting">;
+  /** Where the room may be placed, in order (region-choice.ts encodeRanking); "" = its region, legacy rule. */
+  regions?: string;
 }
 
 /** A seat token's stored value. */
@@ -177,6 +179,7 @@ export class RoomStore {
       ["source", input.source ?? "lobby"],
       ["teams", input.teams ? JSON.stringify(input.teams) : ""],
       ["matchNumber", "1"],
+      ["regions", input.regions ?? ""],
       ...(input.state === "starting" ? ([["startingAt", String(now)]] as [string, string][]) : []),
     ];
   }
@@ -358,11 +361,11 @@ export class RoomStore {
   }
 
   /** Everything a seat check needs, in one round trip. */
-  async seatState(code: string, playerId: string): Promise<{ state: string | null; visibility: string | null; maxPlayers: number; seated: boolean; banned: boolean; count: number }> {
+  async seatState(code: string, playerId: string): Promise<{ state: string | null; visibility: string | null; maxPlayers: number; seated: boolean; banned: boolean; count: number; regions: string }> {
     const k = this.keys;
     const res = (await this.redis
       .multi()
-      .hmget(k.room(code), "state", "visibility", "maxPlayers")
+      .hmget(k.room(code), "state", "visibility", "maxPlayers", "regions")
       .hexists(k.roomPlayers(code), playerId)
       .sismember(k.roomBanned(code), playerId)
       .hlen(k.roomPlayers(code))
@@ -370,8 +373,8 @@ export class RoomStore {
       if (err) throw err;
       return v;
     });
-    const [state, visibility, max] = res[0] as (string | null)[];
-    return { state: state ?? null, visibility: visibility ?? null, maxPlayers: Number(max ?? 0), seated: res[1] === 1, banned: res[2] === 1, count: Number(res[3]) };
+    const [state, visibility, max, regions] = res[0] as (string | null)[];
+    return { state: state ?? null, visibility: visibility ?? null, maxPlayers: Number(max ?? 0), seated: res[1] === 1, banned: res[2] === 1, count: Number(res[3]), regions: regions ?? "" };
   }
 
   /** Tells every gateway (kick → close 4003; close; host change; state change). */

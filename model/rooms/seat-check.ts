@@ -30,10 +30,11 @@ export function createSeatChecker(deps: Pick<BaseDeps, "redis" | "keys" | "clock
         if (s.visibility === "public" && s.count >= s.maxPlayers) return { ok: false, close: CloseCode.ROOM_FULL, reason: "room full" };
         return { ok: false, close: CloseCode.NOT_SEATED, reason: "not seated: join the room first" };
       }
-      if (s.visibility === "public") return { ok: true, seated: true, roomSeats: s.maxPlayers };
+      const regions = s.regions ? { regions: s.regions } : {};
+      if (s.visibility === "public") return { ok: true, seated: true, roomSeats: s.maxPlayers, ...regions };
       const grant = await store.readSeatToken(seatToken, now);
       if (!grant || grant.room !== roomCode || grant.player !== playerId) return { ok: false, close: CloseCode.NOT_SEATED, reason: "seat token missing, expired or not yours" };
-      return { ok: true, seated: true, roomSeats: s.maxPlayers };
+      return { ok: true, seated: true, roomSeats: s.maxPlayers, ...regions };
     },
   };
 }

@@ -40,6 +40,10 @@ if (!ensureHaproxy(say) && inCI) process.exit(1);
 if (!ensureChromium(say) && inCI) process.exit(1);
 // The TLS edge test makes its certificate with openssl.
 if (!have("openssl") && !aptInstall(["openssl"], say) && inCI) process.exit(1);
+// deploy/: promtool checks the Prometheus rules; Debian's docker-compose validates the compose file
+// (installed when the distribution has the package; the test skips only where it has none).
+if (!have("promtool") && !aptInstall(["prometheus"], say) && inCI) process.exit(1);
+if (!have("docker-compose") && !aptInstall(["docker-compose"], say)) say("docker-compose: no package here; the compose validation test skips where apt-cache has no candidate");
 say(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const args = process.argv.slice(2);

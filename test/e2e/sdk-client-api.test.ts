@@ -78,13 +78,13 @@ describe.skipIf(!need("redis"))("client SDK API end to end", () => {
     const bobRoom = await bob.rooms.connect(priv.code, { password: "hunter2" });
     const a = watch(adaRoom);
     const b = watch(bobRoom);
-    await Promise.all([adaRoom.isOpen || adaRoom.once("open"), bobRoom.isOpen || bobRoom.once("open")]);
+    await waitFor(() => adaRoom.isOpen && bobRoom.isOpen, 3000, "both sockets open");
     // An invited player needs no password.
     await bob.rooms.invite(priv.code, cy.playerId!);
     const cyRoom = await cy.rooms.connect(priv.code);
     const c = watch(cyRoom);
-    if (!cyRoom.isOpen) await cyRoom.once("open");
-    expect((await ada.rooms.get(priv.code)).players.sort()).toEqual([ada.playerId, bob.playerId, cy.playerId].sort());
+    await waitFor(() => cyRoom.isOpen, 3000, "cy's socket open");
+    expect((await ada.rooms.get(priv.code)).players.sort()).toEqual([ada.playerId!, bob.playerId!, cy.playerId!].sort());
     // Full: a fourth player is refused with 409 ROOM_FULL.
     const dee = await client("dee");
     await ada.rooms.invite(priv.code, dee.playerId!);

@@ -1,5 +1,6 @@
 /**
- * `bun deploy/build-images.ts [--only gateway,scheduler,templater,redis] [--tag-suffix :latest]`:
+ * `bun deploy/build-images.ts [--only gateway,scheduler,templater,redis] [--tag-suffix :latest]`
+ * (or `--binaries /usr/local/bin`: only the three executables, for deploy/systemd/):
  * builds the images deploy/docker-compose.yml runs, offline, the way the node image is built
  * (node/image.ts): each fleetgate process is one `bun build --compile` executable in an image
  * `FROM scratch` with the shared libraries `ldd` lists; the templater's image also carries this
@@ -127,6 +128,23 @@ async function main(): Promise<void> {
   const only = onlyArg >= 0 ? (args[onlyArg + 1] ?? "").split(",") : undefined;
   const tagArg = args.indexOf("--tag-suffix");
   const tag = tagArg >= 0 ? args[tagArg + 1] : undefined;
+  const binArg = args.indexOf("--binaries");
+  if (binArg >= 0) {
+    // For the systemd units: just the executables, e.g. --binaries /usr/local/bin.
+    const dir = resolve(args[binArg + 1] ?? ".");
+    mkdirSync(dir, { recursive: true });
+    for (const s of IMAGES) {
+      if (!s.entry) continue;
+      const out = join(dir, s.binary);
+      const r = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", join(ROOT, s.entry), "--outfile", out], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+      if (r.exitCode !== 0) {
+        console.error(`bun build --compile ${s.entry} failed:\n${r.stderr.toString()}`);
+        process.exit(1);
+      }
+      console.log(out);
+    }
+    return;
+  }
   const specs = IMAGES.filter((s) => !only || only.some((o) => s.name === o || s.name === `fleetgate-${o}`));
   if (specs.length === 0) {
     console.error(`usage: bun deploy/build-images.ts [--only ${IMAGES.map((s) => s.name.replace("fleetgate-", "")).join(",")}] [--tag-suffix :latest]`);

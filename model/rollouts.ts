@@ -139,6 +139,53 @@ export function versionForNewNode(routing: FleetRouting, nodes: readonly { versi
   return live.length === 0 || (onTarget * 100) / live.length < routing.canaryPercent ? target : routing.active;
 }
 
+/** One version as operators see it (GET /v1/admin/fleet, /v1/capacity, /metrics). */
+export interface VersionSummary {
+  version: string;
+  image: string;
+  state: "active" | "canary" | "retiring";
+  /** Nodes of the version that are not stopped. */
+  nodes: number;
+  /** Nodes of the version by state. */
+  byState: Record<string, number>;
+  rooms: number;
+  players: number;
+}
+
+type SummaryNode = { version: string; image: string; state: string; rooms: number; players: number; reservedRooms?: number };
+
+/**
+ * Nodes, rooms and players per version. During a rollout to 100% the target is `active` and the old
+ * version `retiring`; during a canary the target is `canary` and the old version still `active`.
+ * Rooms count what the node reports or what is placed on it, whichever is larger; players as reported.
+ */
+export function summarizeVersions(routing: FleetRouting, nodes: readonly SummaryNode[]): VersionSummary[] {
+  const out = new Map<string, VersionSummary>();
+  const stateOf = (version: string): VersionSummary["state"] => {
+    const t = routing.target;
+    if (t && version === t.version) return routing.canaryPercent >= 100 ? "active" : "canary";
+    if (version === routing.active.version) return t && routing.canaryPercent >= 100 ? "retiring" : "active";
+    return "retiring";
+  };
+  const add = (version: string, image: string) => {
+    let v = out.get(version);
+    if (!v) out.set(version, (v = { version, image, state: stateOf(version), nodes: 0, byState: {}, rooms: 0, players: 0 }));
+    return v;
+  };
+  add(routing.active.version, routing.active.image);
+  if (routing.target) add(routing.target.version, routing.target.image);
+  for (const n of nodes) {
+    const version = n.version || routing.active.version;
+    const v = add(version, n.image || (version === routing.active.version ? routing.active.image : ""));
+    v.byState[n.state] = (v.byState[n.state] ?? 0) + 1;
+    if (n.state === "stopped") continue;
+    v.nodes++;
+    v.rooms += Math.max(n.rooms, n.reservedRooms ?? 0);
+    v.players += n.players;
+  }
+  return [...out.values()];
+}
+
 // ---- Redis ------------------------------------------------------------------------------------
 
 /**

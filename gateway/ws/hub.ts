@@ -5,7 +5,7 @@
  * windows, and flushes the relay's plain counters into Prometheus metrics.
  */
 import type { Clock, TimerHandle } from "../../core/clock.ts";
-import type { Config } from "../../core/config.ts";
+import { wsRateBurstOf, WS_MAX_FRAME_HEADER, type Config } from "../../core/config.ts";
 import { CloseCode } from "../../core/errors.ts";
 import type { Keys } from "../../core/keys.ts";
 import type { Logger } from "../../core/log.ts";
@@ -14,6 +14,7 @@ import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { RoomEvent } from "../../core/types.ts";
 import type { RoomPresence } from "../contracts.ts";
+import { frameRateLimits, type FrameRateLimits } from "./frame-rate.ts";
 import { closeRelay, upstreamEvents, type RelayOwner, type RelayState, type RelayStats } from "./relay.ts";
 import { UpstreamSocket, type UpstreamDial } from "./upstream-socket.ts";
 
@@ -35,7 +36,8 @@ export interface RelayHubDeps {
 export class RelayHub implements RelayOwner {
   readonly maxFrameBytes: number;
   readonly bufferBytes: number;
-  readonly rateLimit: number;
+  readonly pauseBytes: number;
+  readonly rateLimits: FrameRateLimits;
   readonly upstreamConnectTimeoutMs: number;
   readonly stats: RelayStats = { framesUp: 0, bytesUp: 0, framesDown: 0, bytesDown: 0 };
   private readonly flushed: RelayStats = { framesUp: 0, bytesUp: 0, framesDown: 0, bytesDown: 0 };
@@ -53,11 +55,16 @@ export class RelayHub implements RelayOwner {
     const c = deps.config;
     this.maxFrameBytes = c.maxFrameBytes;
     this.bufferBytes = c.wsBufferBytes;
-    this.rateLimit = c.wsRateLimit;
+    this.pauseBytes = Math.max(0, Math.min(Math.floor(c.wsBufferBytes / 2), c.wsBufferBytes - c.maxFrameBytes - WS_MAX_FRAME_HEADER));
+    this.rateLimits = frameRateLimits(c.wsRateLimit, wsRateBurstOf(c), c.wsRateGraceMs);
     this.upstreamConnectTimeoutMs = c.upstreamConnectTimeoutMs;
     this.frames = deps.metrics.counter("fleetgate_relayed_frames_total", "WebSocket frames relayed, by direction (up: client to node)");
     this.bytes = deps.metrics.counter("fleetgate_relayed_bytes_total", "WebSocket payload bytes relayed, by direction");
     this.connectionsGauge = deps.metrics.gauge("fleetgate_gateway_connections", "Relayed WebSocket connections open on this gateway").collect(() => this.connectionsGauge.set(this.all.size));
+  }
+
+  now(): number {
+    return this.deps.clock.now();
   }
 
   /** Connections open now. */
@@ -183,11 +190,10 @@ export class RelayHub implements RelayOwner {
     this.flushMetrics();
   }
 
-  /** One tick: rate windows reset; one activity write per active node; metrics flushed. */
+  /** One tick: one activity write per active node; metrics flushed. */
   async tick(): Promise<void> {
     const active = new Set<string>();
     for (const d of this.all) {
-      d.frames = 0;
       if (d.active) {
         d.active = false;
         if (d.target) active.add(d.target.nodeId);

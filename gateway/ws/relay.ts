@@ -23,6 +23,7 @@
 import type { ServerWebSocket } from "bun";
 import { CloseCode } from "../../core/errors.ts";
 import type { UpstreamHandler, UpstreamSocket } from "./upstream-socket.ts";
+import { admitFrame, queuedFrame, RateVerdict, releaseFrame, waitCheck, type FrameBucket, type FrameRateLimits } from "./frame-rate.ts";
 
 /** A frame as Bun hands it over: text as string, binary as bytes. */
 export type Frame = string | Buffer | ArrayBuffer | Uint8Array;
@@ -31,7 +32,15 @@ export type Frame = string | Buffer | ArrayBuffer | Uint8Array;
 export interface RelayOwner {
   readonly maxFrameBytes: number;
   readonly bufferBytes: number;
-  readonly rateLimit: number;
+  /**
+   * Upstream bytes queued above which the client is paused: half the buffer, or less when the
+   * rest would not hold one largest frame (so a frame that arrives unpaused always fits).
+   */
+  readonly pauseBytes: number;
+  /** The per-connection token bucket's limits (WS_RATE_LIMIT, WS_RATE_BURST, WS_RATE_GRACE). */
+  readonly rateLimits: FrameRateLimits;
+  /** Milliseconds, for the token bucket (the hub's clock). */
+  now(): number;
   readonly upstreamConnectTimeoutMs: number;
   reconnectReason(why: string): string;
   /** Byte and frame counters (plain numbers; flushed into metrics by the hub). */
@@ -60,8 +69,11 @@ export interface UpstreamTarget {
   token: string;
 }
 
-/** Per-connection state, kept in `ws.data`. The event functions are shared, not per-connection closures. */
-export interface RelayState {
+/**
+ * Per-connection state, kept in `ws.data`. The event functions are shared, not per-connection
+ * closures. The frame-rate token bucket's fields (FrameBucket) live here too: no object per bucket.
+ */
+export interface RelayState extends FrameBucket {
   readonly open: (ws: ServerWebSocket<RelayState>) => void;
   readonly message: (ws: ServerWebSocket<RelayState>, msg: Frame) => void;
   readonly drain: (ws: ServerWebSocket<RelayState>) => void;
@@ -88,10 +100,16 @@ export interface RelayState {
   downAt: number;
   downBytes: number;
   downPaused: boolean;
+  /** The client is paused because the node is behind (upstream backpressure). */
   clientPaused: boolean;
+  /** The client is paused because it is above WS_RATE_LIMIT: its frames wait here for tokens (`rateTimer`). */
+  ratePaused: boolean;
+  rateQueue: Frame[] | undefined;
+  /** Index of the first waiting frame in rateQueue (a moving head). */
+  rateAt: number;
+  rateBytes: number;
+  rateTimer: ReturnType<typeof setTimeout> | undefined;
   connectTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Frames from the client in the current rate window (reset by the hub's tick). */
-  frames: number;
   /** Set per frame, cleared by the hub's tick after touching the node's activity. */
   active: boolean;
   closed: boolean;
@@ -129,8 +147,16 @@ export function newRelayState(
     downBytes: 0,
     downPaused: false,
     clientPaused: false,
+    ratePaused: false,
+    rateQueue: undefined,
+    rateAt: 0,
+    rateBytes: 0,
+    rateTimer: undefined,
     connectTimer: undefined,
-    frames: 0,
+    milliTokens: owner.rateLimits.burst * 1000,
+    refilledAt: owner.now(),
+    overSince: -1,
+    waiting: 0,
     active: false,
     closed: false,
   };
@@ -201,6 +227,9 @@ function closeUpstream(d: RelayState, code: number, reason: string): void {
 function cleanup(d: RelayState): void {
   if (d.connectTimer) clearTimeout(d.connectTimer);
   d.connectTimer = undefined;
+  if (d.rateTimer) clearTimeout(d.rateTimer);
+  d.rateTimer = undefined;
+  d.rateQueue = undefined;
   d.pending = undefined;
   d.downQueue = undefined;
   d.downAt = 0;
@@ -276,7 +305,9 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
   drain(d) {
     if (d.closed || !d.clientPaused) return;
     d.clientPaused = false;
-    d.client?.resume();
+    // Still above its frame rate: the rate timer goes on releasing its frames, and resumes it.
+    if (!d.ratePaused) d.client?.resume();
+    else if (!d.rateTimer) d.rateTimer = setTimeout(onRateTimer, 0, d);
   },
 
   close(d, code, reason, wasOpen) {
@@ -345,10 +376,19 @@ function onDrain(ws: ServerWebSocket<RelayState>): void {
 function onMessage(ws: ServerWebSocket<RelayState>, msg: Frame): void {
   const d = ws.data;
   if (d.closed) return;
-  if (++d.frames > d.owner.rateLimit) {
-    closeRelay(d, CloseCode.RATE_LIMITED, "too many frames per second (WS_RATE_LIMIT)");
+  // The token bucket (frame-rate.ts): a frame without a token waits here, in order, while the
+  // client is paused; 4029 only after WS_RATE_GRACE above the rate.
+  const v = d.rateQueue ? queuedFrame(d, d.owner.rateLimits, d.owner.now()) : admitFrame(d, d.owner.rateLimits, d.owner.now());
+  if (v !== RateVerdict.Ok) {
+    if (v === RateVerdict.Close) closeRelay(d, CloseCode.RATE_LIMITED, RATE_CLOSE_REASON);
+    else waitForRate(d, msg, typeof msg === "string" ? Buffer.byteLength(msg) : msg.byteLength);
     return;
   }
+  relayUp(d, msg);
+}
+
+/** A frame within the rate: counted, and sent to the node (or held until the upstream opens). */
+function relayUp(d: RelayState, msg: Frame): void {
   d.active = true;
   const n = typeof msg === "string" ? Buffer.byteLength(msg) : msg.byteLength;
   const st = d.owner.stats;
@@ -365,10 +405,65 @@ function onMessage(ws: ServerWebSocket<RelayState>, msg: Frame): void {
   checkUpstreamPressure(d, up);
 }
 
+const RATE_CLOSE_REASON = "frame rate above WS_RATE_LIMIT for WS_RATE_GRACE";
+
+/**
+ * Holds a frame above the rate, in order, and stops reading the client (TCP pushes back on it)
+ * until its waiting frames have gone on. Bounded by WS_BUFFER_BYTES like every other queue.
+ */
+function waitForRate(d: RelayState, msg: Frame, n: number): void {
+  (d.rateQueue ??= []).push(msg);
+  d.rateBytes += n;
+  if (d.rateBytes > d.owner.bufferBytes) {
+    closeRelay(d, CloseCode.RATE_LIMITED, "too much data above WS_RATE_LIMIT: buffer limit exceeded");
+    return;
+  }
+  if (d.ratePaused) return;
+  d.ratePaused = true;
+  d.client?.pause();
+  // Extra timer arguments instead of a closure: nothing per connection but the timer itself.
+  d.rateTimer = setTimeout(onRateTimer, Math.max(1, waitCheck(d, d.owner.rateLimits, d.owner.now())), d);
+}
+
+/** Releases waiting frames as tokens come back; resumes the client once none wait. */
+function onRateTimer(d: RelayState): void {
+  d.rateTimer = undefined;
+  if (d.closed) return;
+  const limits = d.owner.rateLimits;
+  const q = d.rateQueue!;
+  let i = d.rateAt;
+  let now = d.owner.now();
+  // Not while the node is behind: its `drain` re-arms this timer.
+  while (i < q.length && !d.clientPaused && releaseFrame(d, limits, now)) {
+    const f = q[i]!;
+    q[i++] = ""; // let the frame go once sent
+    d.rateBytes -= frameBytes(f);
+    relayUp(d, f);
+    if (d.closed) return;
+  }
+  if (i < q.length) {
+    d.rateAt = i;
+    if (d.clientPaused) return;
+    now = d.owner.now();
+    const w = waitCheck(d, limits, now);
+    if (w === -1) {
+      closeRelay(d, CloseCode.RATE_LIMITED, RATE_CLOSE_REASON);
+      return;
+    }
+    d.rateTimer = setTimeout(onRateTimer, Math.max(1, w), d);
+    return;
+  }
+  d.rateQueue = undefined;
+  d.rateAt = 0;
+  d.rateBytes = 0;
+  d.ratePaused = false;
+  if (!d.clientPaused) d.client?.resume();
+}
+
 /** Pauses reading the client while the node is behind; the upstream's `drain` resumes it. */
 function checkUpstreamPressure(d: RelayState, up: UpstreamSocket<RelayState>): void {
   const buffered = up.bufferedAmount;
-  if (buffered <= d.owner.bufferBytes / 2) return;
+  if (buffered <= d.owner.pauseBytes) return;
   // Checked while paused too: frames Bun had already read when the pause began still arrive.
   if (buffered > d.owner.bufferBytes) {
     closeRelay(d, CloseCode.RATE_LIMITED, "game server is not reading fast enough: buffer limit exceeded");

@@ -39,7 +39,7 @@ describe.skipIf(!need("redis"))("empty WebSocket messages through the relay", ()
       if (typeof want === "string") expect(got).toBe(want);
       else {
         expect(got).toBeInstanceOf(ArrayBuffer);
-        expect(new Uint8Array(got as ArrayBuffer)).toEqual(want);
+        expect(new Uint8Array(got as ArrayBuffer)).toEqual(new Uint8Array(want));
       }
     });
     expect(s.ws.readyState).toBe(WebSocket.OPEN);

@@ -166,7 +166,7 @@ describe("RelayHub", () => {
   }
   const target = (nodeId: string) => ({ nodeId, host: "127.0.0.1", port: 1, token: "t" });
 
-  test("a tick touches each active node once, however many frames, and resets rate windows", async () => {
+  test("a tick touches each active node once, however many frames", async () => {
     const { h, touched } = hub();
     const a1 = newRelayState(h, { roomCode: "room", playerId: "p1", playerName: "", target: target("n1") });
     const a2 = newRelayState(h, { roomCode: "room", playerId: "p2", playerName: "", target: target("n1") });
@@ -175,11 +175,9 @@ describe("RelayHub", () => {
     for (const d of [a1, a2, b, idle]) h.added(d);
     for (let i = 0; i < 1000; i++) {
       a1.active = a2.active = b.active = true;
-      a1.frames++;
     }
     await h.tick();
     expect(touched.sort()).toEqual(["n1", "n2"]);
-    expect(a1.frames).toBe(0);
     await h.tick();
     expect(touched.length).toBe(2);
   });

@@ -12,12 +12,17 @@
  * - `DELETE /v1/matchmaking/tickets/:id` → 200 {ticketId, status: "cancelled"}; 403 for another
  *   player's ticket, 409 TICKET_NOT_QUEUED once matched/expired/cancelled.
  */
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { badRequest } from "../../core/errors.ts";
 import { RoomStore } from "../../model/rooms/room-store.ts";
 import { TicketStore } from "../../model/tickets/ticket-store.ts";
 import type { GatewayDeps } from "../deps.ts";
-import { bodyObject, connectUrl, errorResponse, NAME_RE, optNumber, optString, reqString, requirePlayer } from "../rooms/http.ts";
+import { requirePlayer } from "../http/player.ts";
+import { connectUrl } from "../http/connect-url.ts";
+import { renderError } from "../http/errors.ts";
+import { jsonObjectBody } from "../http/body.ts";
+import { Name } from "../http/schemas.ts";
+import { NAME_RE } from "../../core/names.ts";
 
 export type MatchmakingDeps = Pick<GatewayDeps, "redis" | "keys" | "clock" | "config" | "auth">;
 
@@ -33,17 +38,22 @@ export function matchmakingRoutes(deps: MatchmakingDeps) {
   };
 
   return new Elysia({ name: "matchmakingRoutes" })
-    .onError(({ code, error }) => errorResponse(code, error))
-    .post("/v1/matchmaking/tickets", async ({ request, body, set }) => {
-      const claims = await requirePlayer(deps.auth, request);
-      const o = bodyObject(request, body);
-      const mode = reqString(o, "mode", NAME_RE, "1-32 of [A-Za-z0-9_.-]");
-      const region = optString(o, "region", NAME_RE, "1-32 of [A-Za-z0-9_.-]") ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region);
-      const rating = optNumber(o, "rating", 0, 100_000);
-      const id = await tickets.create({ playerId: claims.sub, mode, region, rating }, deps.clock.now());
-      set.status = 201;
-      return { ticketId: id, status: "queued" };
-    })
+    .onError(({ code, error }) => renderError(code, error))
+    .post(
+      "/v1/matchmaking/tickets",
+      async ({ request, body, set }) => {
+        const claims = await requirePlayer(deps.auth, request);
+        const region = body.region ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region);
+        const id = await tickets.create({ playerId: claims.sub, mode: body.mode, region, rating: body.rating }, deps.clock.now());
+        set.status = 201;
+        return { ticketId: id, status: "queued" };
+      },
+      {
+        parse: jsonObjectBody(),
+        body: t.Object({ mode: Name, region: t.Optional(Name), rating: t.Optional(t.Number({ minimum: 0, maximum: 100_000, description: "balances teams" })) }),
+        detail: { summary: "Queue for a match", tags: ["matchmaking"] },
+      },
+    )
     .get("/v1/matchmaking/tickets/:id", async ({ request, params }) => {
       const claims = await requirePlayer(deps.auth, request);
       const now = deps.clock.now();
@@ -61,7 +71,7 @@ export function matchmakingRoutes(deps: MatchmakingDeps) {
         ...base,
         roomCode: t.roomCode,
         team: t.team,
-        ...(seatToken ? { seatToken, connectUrl: connectUrl(deps.config, t.roomCode, seatToken) } : {}),
+        ...(seatToken ? { seatToken, connectUrl: connectUrl(deps.config.publicUrl, request, t.roomCode, seatToken) } : {}),
       };
     })
     .delete("/v1/matchmaking/tickets/:id", async ({ request, params }) => {

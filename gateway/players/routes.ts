@@ -6,20 +6,10 @@ import type { GatewayDeps } from "../deps.ts";
 import type { JoinService } from "./join.ts";
 import { optLatencies, type RegionRanker } from "../ops/regions.ts";
 import type { SessionStore } from "../../model/sessions/session-store.ts";
+import { connectUrl } from "../http/connect-url.ts";
 
 const NAME_PATTERN = "^[A-Za-z0-9_-]{1,32}$";
 
-/** The WebSocket URL a client should open for a room: PUBLIC_URL when set, else the host it called. */
-export function connectUrl(publicUrl: string | undefined, request: Request, roomCode: string): string {
-  let base: string;
-  if (publicUrl) base = publicUrl.replace(/\/+$/, "");
-  else {
-    const u = new URL(request.url);
-    const host = request.headers.get("host") ?? u.host;
-    base = `${u.protocol}//${host}`;
-  }
-  return `${base.replace(/^http/, "ws")}/v1/connect?room=${encodeURIComponent(roomCode)}`;
-}
 
 const NAME_RE = new RegExp(NAME_PATTERN);
 

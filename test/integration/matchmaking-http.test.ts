@@ -86,7 +86,7 @@ describe.skipIf(!need("redis"))("matchmaking tickets + matcher, real Redis", () 
       expect(t.status).toBe("matched");
       code ||= t.roomCode;
       expect(t.roomCode).toBe(code);
-      expect(t.connectUrl).toBe(`ws://127.0.0.1:3999/v1/connect?room=${code}&seat=${t.seatToken}`);
+      expect(t.connectUrl).toBe(`ws://localhost/v1/connect?room=${code}&seat=${t.seatToken}`);
       expect(await seats.checkSeat(code, player, t.seatToken, clock.now())).toMatchObject({ ok: true, seated: true });
       teams.push(t.team);
     }

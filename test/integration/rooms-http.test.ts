@@ -37,7 +37,7 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
     const room = await create("alice", { visibility: "public", mode: "ctf", password: "pw" });
     expect(room.code).toMatch(/^[A-HJ-KM-NP-Z2-9]{6}$/);
     expect(room.seatToken).toBeString();
-    expect(room.connectUrl).toBe(`ws://127.0.0.1:3999/v1/connect?room=${room.code}&seat=${room.seatToken}`);
+    expect(room.connectUrl).toBe(`ws://localhost/v1/connect?room=${room.code}&seat=${room.seatToken}`);
     const got = await call(app, "GET", `/v1/rooms/${room.code}`, "bob");
     expect(got.status).toBe(200);
     for (const k of ["code", "mode", "region", "visibility", "state", "players", "maxPlayers", "hostId", "nodeId"]) expect(got.body).toHaveProperty(k);
@@ -69,7 +69,7 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
     ];
     for (const [method, path, who, body, status, code] of cases) {
       const r = await call(app, method, path, who, body);
-      expect({ path, status: r.status, code: r.body?.error?.code }).toEqual({ path, status, code });
+      expect({ path, body, status: r.status, code: r.body?.error?.code }).toEqual({ path, body, status, code });
       expect(typeof r.body.error.message).toBe("string");
     }
     const badJson = await call(app, "POST", "/v1/rooms", "alice", undefined, "{not json");
@@ -82,7 +82,7 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
     const j1 = await call(app, "POST", `/v1/rooms/${open.code}/join`, "bob", {});
     expect(j1.status).toBe(200);
     expect(j1.body).toMatchObject({ roomCode: open.code, alreadySeated: false });
-    expect(j1.body.connectUrl).toBe(`ws://127.0.0.1:3999/v1/connect?room=${open.code}&seat=${j1.body.seatToken}`);
+    expect(j1.body.connectUrl).toBe(`ws://localhost/v1/connect?room=${open.code}&seat=${j1.body.seatToken}`);
     const again = await call(app, "POST", `/v1/rooms/${open.code}/join`, "bob");
     expect(again.status).toBe(200);
     expect(again.body.alreadySeated).toBe(true);

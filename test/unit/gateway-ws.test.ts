@@ -8,12 +8,12 @@ import { MemoryNodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import { clientAddress, FixedWindowLimiter } from "../../gateway/ops/rate-limit.ts";
 import { liveNodeCount, mayScaleUp } from "../../gateway/players/join.ts";
-import { connectUrl } from "../../gateway/players/routes.ts";
+import { connectUrl } from "../../gateway/http/connect-url.ts";
 import { isSessionId } from "../../model/sessions/session-store.ts";
 import { wsToken } from "../../gateway/ws/connect-route.ts";
 import { RelayHub } from "../../gateway/ws/hub.ts";
 import { encodePlayerName, frameBytes, isHeaderSafeId, newRelayState, RECONNECT_AFTER_RE } from "../../gateway/ws/relay.ts";
-import { parseRoomCode } from "../../core/room-code.ts";
+import { parseRoomCode } from "../../core/names.ts";
 import { makeNode } from "../support/nodes.ts";
 
 describe("parseRoomCode", () => {

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../../core/errors.ts";
 import { ROOM_CODE_RE } from "../../core/keys.ts";
-import { bodyObject, connectUrl, errorResponse } from "../../gateway/rooms/http.ts";
+import { connectUrl } from "../../gateway/http/connect-url.ts";
+import { jsonObjectBody } from "../../gateway/http/body.ts";
+import { renderError } from "../../gateway/http/errors.ts";
 import { assertRoomCode, generateRoomCode, randomToken, ROOM_CODE_ALPHABET } from "../../model/rooms/room-store.ts";
 
 describe("room codes", () => {
@@ -54,27 +56,35 @@ describe("room codes", () => {
   });
 });
 
-describe("http helpers", () => {
-  test("connectUrl uses PUBLIC_URL, else the gateway port", () => {
-    expect(connectUrl({ publicUrl: undefined, port: 3000 }, "ABCD", "tok")).toBe("ws://127.0.0.1:3000/v1/connect?room=ABCD&seat=tok");
-    expect(connectUrl({ publicUrl: "wss://play.example.com/", port: 3000 }, "ABCD", "t-_")).toBe("wss://play.example.com/v1/connect?room=ABCD&seat=t-_");
+describe("http helpers (gateway/http)", () => {
+  const req = (url = "http://play.local:8080/v1/rooms", headers: Record<string, string> = {}) => new Request(url, { method: "POST", headers });
+
+  test("connectUrl: PUBLIC_URL when set, else the scheme and Host the client called (the edge, not the gateway's port)", () => {
+    expect(connectUrl(undefined, req(), "ABCD", "tok")).toBe("ws://play.local:8080/v1/connect?room=ABCD&seat=tok");
+    expect(connectUrl(undefined, req("http://10.0.0.2:3000/x", { host: "edge.example:8080", "x-forwarded-proto": "https" }), "ABCD")).toBe("wss://edge.example:8080/v1/connect?room=ABCD");
+    expect(connectUrl("wss://play.example.com/", req(), "ABCD", "t-_")).toBe("wss://play.example.com/v1/connect?room=ABCD&seat=t-_");
+    expect(connectUrl("https://play.example.com", req(), "ABCD")).toBe("wss://play.example.com/v1/connect?room=ABCD");
   });
 
-  test("bodyObject rejects non-objects and oversize bodies in the contract shape", () => {
-    const req = (len?: number) => new Request("http://x/", { method: "POST", headers: len ? { "content-length": String(len) } : {} });
-    expect(bodyObject(req(), { a: 1 })).toEqual({ a: 1 });
-    expect(bodyObject(req(), undefined, true)).toEqual({});
-    for (const bad of [undefined, null, "str", 1, [1]]) expect(() => bodyObject(req(), bad)).toThrow(AppError);
-    expect(() => bodyObject(req(10_000_000), {})).toThrow(AppError);
+  test("jsonObjectBody: strict JSON objects, optional only where asked, size-bounded, unknown fields named", async () => {
+    const parse = (body: string | undefined, opts = {}) => jsonObjectBody(opts)({ request: new Request("http://x/", { method: "POST", ...(body === undefined ? {} : { body }) }) });
+    expect(await parse('{"a":1}')).toEqual({ a: 1 });
+    expect(await parse(undefined, { optional: true })).toEqual({});
+    for (const bad of ["", "null", "\"str\"", "1", "[1]", "{bad"]) await expect(parse(bad)).rejects.toBeInstanceOf(AppError);
+    await expect(parse('{"a":1,"b":2}', { fields: ["a"] })).rejects.toMatchObject({ status: 400, details: { field: "b" } });
+    await expect(parse('{"s":[1]}', { objects: ["s"] })).rejects.toMatchObject({ status: 400 });
+    await expect(parse("x".repeat(40_000))).rejects.toMatchObject({ status: 413 });
   });
 
-  test("errorResponse renders AppError and Elysia's parse errors, never a stack", async () => {
-    const r1 = errorResponse("UNKNOWN", new AppError(409, "ROOM_FULL", "full"));
+  test("renderError renders AppError (also wrapped by a parse hook), Elysia's errors, never a stack", async () => {
+    const r1 = renderError("UNKNOWN", new AppError(409, "ROOM_FULL", "full"));
     expect(r1.status).toBe(409);
     expect(await r1.json()).toEqual({ error: { code: "ROOM_FULL", message: "full" } });
-    const r2 = errorResponse("PARSE", new Error("Unexpected token"));
-    expect(r2.status).toBe(400);
-    const r3 = errorResponse("UNKNOWN", new Error("secret internals at foo.ts:1"));
+    const wrapped = new Error("Bad Request", { cause: new AppError(413, "BODY_TOO_LARGE", "big") });
+    expect(renderError("PARSE", wrapped).status).toBe(413);
+    expect((await renderError("PARSE", new Error("Unexpected token")).json()).error.code).toBe("BAD_JSON");
+    expect(renderError("NOT_FOUND", new Error("x")).status).toBe(404);
+    const r3 = renderError("UNKNOWN", new Error("secret internals at foo.ts:1"));
     expect(r3.status).toBe(500);
     expect(JSON.stringify(await r3.json())).not.toContain("foo.ts");
   });

@@ -62,6 +62,15 @@ export interface Keys {
   readonly scaleState: string; // hash: lastScaleUpAt, lastScaleDownAt, ...
   readonly scaleEvents: string; // list (capped): recent scaling decisions for the dashboard
 
+  // Dashboard
+  readonly historyFleet: string; // list (capped ring, newest first): JSON fleet samples (players, capacity, nodes, rooms, queue)
+  historyGateway(gatewayId: string): string; // list (capped ring, newest first): one gateway's JSON samples (joins, join p99, frames)
+  readonly historyGateways: string; // set of gateway ids with a history ring
+  readonly historyFleetLock: string; // string with TTL: which gateway writes this interval's fleet sample
+  readonly dashboardWatch: string; // string with TTL: a dashboard is open (the scheduler then samples node stats and logs)
+  nodeStats(nodeId: string): string; // string with TTL: JSON CPU / memory of the node's container (from the driver)
+  nodeLogs(nodeId: string): string; // string with TTL: the tail of the node's log (from the driver)
+
   // Fleet versions and rollouts
   readonly fleetVersions: string; // hash: active version (JSON), target version (JSON), canaryPercent, rolloutId
   rollout(id: string): string; // hash: one rollout's record
@@ -152,6 +161,14 @@ export function createKeys(prefix: string): Keys {
     pendingJoins: `${p}pending-joins`,
     scaleState: `${p}scale:state`,
     scaleEvents: `${p}scale:events`,
+
+    historyFleet: `${p}history:fleet`,
+    historyGateway: (id: string) => `${p}history:gateway:${safe("gateway id", id)}`,
+    historyGateways: `${p}history:gateways`,
+    historyFleetLock: `${p}history:fleet:lock`,
+    dashboardWatch: `${p}dashboard:watch`,
+    nodeStats: (id: string) => `${p}node:${safe("node id", id)}:stats`,
+    nodeLogs: (id: string) => `${p}node:${safe("node id", id)}:logs`,
 
     fleetVersions: `${p}fleet:versions`,
     rollout: (id: string) => `${p}rollout:${safe("rollout id", id)}`,

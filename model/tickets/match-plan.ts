@@ -6,10 +6,13 @@
  * Order of decisions in one pass, per mode:
  *  1. tickets older than TICKET_TTL expire;
  *  2. full rooms of SESSION_SIZE inside each region, oldest tickets first;
- *  3. tickets that have waited REGION_FALLBACK_WAIT accept any region: full rooms from that pool;
+ *  3. tickets that have waited REGION_FALLBACK_WAIT accept their fallback regions (the measured ones
+ *     within MAX_REGION_RTT; a ticket sent without latencies accepts any region): full rooms in
+ *     each region from its own tickets and the tickets that accept it, regions in the order of
+ *     their oldest waiting ticket;
  *  4. a region whose oldest ticket has waited FLUSH_WAIT forms a partial room of all its tickets
  *     (at least MIN_PARTIAL_SESSION_SIZE);
- *  5. the same for what is left of the cross-region pool.
+ *  5. the same across regions for what is left of the tickets that accept fallbacks.
  * Every room is split into two teams whose sizes differ by at most one, balanced by rating when
  * every ticket has one, else alternating by arrival.
  */
@@ -24,6 +27,11 @@ export interface QueuedTicket {
   readonly createdAt: number;
   /** Optional skill rating used to balance teams. */
   readonly rating?: number | undefined;
+  /**
+   * Regions the ticket accepts after REGION_FALLBACK_WAIT besides its own (region-choice.ts: the
+   * measured ones within MAX_REGION_RTT, nearest first). Undefined: sent without latencies, any region.
+   */
+  readonly fallbacks?: readonly string[] | undefined;
 }
 
 /** The timings and sizes that drive matching (from Config). */
@@ -43,8 +51,13 @@ export interface MatchPolicy {
 /** One room to create: its tickets split into teams (team 0 and team 1). */
 export interface PlannedMatch {
   readonly mode: string;
-  /** Region the room is placed in: its oldest ticket's region. */
+  /** Region the room is placed in: its tickets' own region, or the fallback region they share. */
   readonly region: string;
+  /**
+   * Other regions every ticket of the room accepts (in the first ticket's order): where the room may
+   * go when `region` has no node for it. Undefined when no ticket sent latencies.
+   */
+  readonly fallbacks?: readonly string[] | undefined;
   readonly kind: "full" | "partial";
   /** True when the room holds tickets of more than one region. */
   readonly crossRegion: boolean;
@@ -91,9 +104,9 @@ function planMode(tickets: QueuedTicket[], now: number, policy: MatchPolicy): Pl
   const out: PlannedMatch[] = [];
   const taken = new Set<string>();
   const left = (list: readonly QueuedTicket[]) => list.filter((t) => !taken.has(t.id));
-  const emit = (group: readonly QueuedTicket[], kind: "full" | "partial") => {
+  const emit = (group: readonly QueuedTicket[], kind: "full" | "partial", region?: string) => {
     for (const t of group) taken.add(t.id);
-    out.push(makeMatch(group, kind));
+    out.push(makeMatch(group, kind, region));
   };
 
   const byRegion = groupBy(tickets, (t) => t.region);
@@ -105,10 +118,22 @@ function planMode(tickets: QueuedTicket[], now: number, policy: MatchPolicy): Pl
     for (let i = 0; i + size <= list.length; i += size) emit(list.slice(i, i + size), "full");
   }
 
-  // 3. Full rooms across regions from tickets that have waited long enough to accept any region.
+  // 3. Full rooms across regions from tickets that have waited long enough to accept their fallbacks.
   const fallbackReady = (t: QueuedTicket) => now - t.createdAt >= policy.regionFallbackWaitMs;
-  let pool = left(tickets).filter(fallbackReady);
-  for (let i = 0; i + size <= pool.length; i += size) emit(pool.slice(i, i + size), "full");
+  const ready = tickets.filter(fallbackReady);
+  const accepts = (t: QueuedTicket, r: string) => t.region === r || t.fallbacks === undefined || t.fallbacks.includes(r);
+  // Regions in the order of their oldest waiting ticket (its own region first, then its fallbacks).
+  const crossRegions = [...new Set(ready.flatMap((t) => [t.region, ...(t.fallbacks ?? [])]))];
+  // A region's pool: its own tickets (waiting or not: it is their first choice) and the tickets that
+  // have waited and accept it.
+  const poolOf = (r: string) => left(tickets).filter((t) => t.region === r || (fallbackReady(t) && accepts(t, r)));
+  for (const r of crossRegions) {
+    let pool = poolOf(r);
+    while (pool.length >= size) {
+      emit(pool.slice(0, size), "full", r);
+      pool = pool.slice(size);
+    }
+  }
 
   // 4. Partial rooms inside a region once its oldest ticket has waited FLUSH_WAIT.
   for (const r of regions) {
@@ -116,20 +141,30 @@ function planMode(tickets: QueuedTicket[], now: number, policy: MatchPolicy): Pl
     if (list.length >= policy.minPartialSessionSize && now - list[0]!.createdAt >= policy.flushWaitMs) emit(list, "partial");
   }
 
-  // 5. A partial room across regions from what remains of the fallback pool.
-  pool = left(pool);
-  if (pool.length >= policy.minPartialSessionSize && now - pool[0]!.createdAt >= policy.flushWaitMs) emit(pool, "partial");
+  // 5. Partial rooms across regions from what remains of the tickets that accept fallbacks.
+  for (const r of crossRegions) {
+    const pool = poolOf(r);
+    if (pool.length >= policy.minPartialSessionSize && now - pool[0]!.createdAt >= policy.flushWaitMs) emit(pool, "partial", r);
+  }
   return out;
 }
 
-function makeMatch(group: readonly QueuedTicket[], kind: "full" | "partial"): PlannedMatch {
+function makeMatch(group: readonly QueuedTicket[], kind: "full" | "partial", region?: string): PlannedMatch {
   const first = group[0]!;
+  const where = region ?? first.region;
+  // Regions every ticket that sent latencies accepts (its own or a fallback), besides `where`.
+  const measured = group.filter((t) => t.fallbacks !== undefined);
+  const fallbacks =
+    measured.length === 0
+      ? undefined
+      : [measured[0]!.region, ...measured[0]!.fallbacks!].filter((r) => r !== where && measured.every((t) => t.region === r || t.fallbacks!.includes(r)));
   return {
     mode: first.mode,
-    region: first.region,
+    region: where,
     kind,
-    crossRegion: group.some((t) => t.region !== first.region),
+    crossRegion: group.some((t) => t.region !== where),
     teams: balanceTeams(group),
+    ...(fallbacks ? { fallbacks } : {}),
   };
 }
 

@@ -5,7 +5,8 @@
  * KEYS[1] ticket hash, KEYS[2] queue zset, KEYS[3] queues set, KEYS[4] player's ticket,
  * KEYS[5] the ticket hash of the player's ticket id as read just before (KEYS[1] when none).
  * ARGV[1] now, [2] id, [3] playerId, [4] mode, [5] region, [6] rating ("" = none), [7] ticket TTL,
- * [8] record retention, [9] the player's ticket id as read before ("" = none).
+ * [8] record retention, [9] the player's ticket id as read before ("" = none), [10] fallback regions
+ * as a JSON array ("" = sent without latencies: any region after REGION_FALLBACK_WAIT).
  * Returns {"OK"}, {"ERR", "RETRY"} when the player's ticket changed since the read, or
  * {"ERR", "ALREADY_QUEUED", existingId}.
  */
@@ -17,7 +18,7 @@ if existing then
   local f = redis.call('HMGET', KEYS[5], 'status', 'createdAt')
   if f[1] == 'queued' and tonumber(f[2]) + ttl > now then return {'ERR', 'ALREADY_QUEUED', existing} end
 end
-redis.call('HSET', KEYS[1], 'id', ARGV[2], 'playerId', ARGV[3], 'mode', ARGV[4], 'region', ARGV[5], 'rating', ARGV[6], 'createdAt', ARGV[1], 'status', 'queued')
+redis.call('HSET', KEYS[1], 'id', ARGV[2], 'playerId', ARGV[3], 'mode', ARGV[4], 'region', ARGV[5], 'rating', ARGV[6], 'createdAt', ARGV[1], 'status', 'queued', 'fallbacks', ARGV[10] or '')
 redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[8]))
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[4] .. '|' .. ARGV[5])

@@ -12,6 +12,7 @@ import { LuaScript } from "../lua-script.ts";
 import { randomToken, RoomStore, generateRoomCode, type SeatGrant } from "../rooms/room-store.ts";
 import type { PlannedMatch, QueuedTicket } from "./match-plan.ts";
 import * as lua from "./ticket-lua.ts";
+import { encodeRanking } from "../placement/region-choice.ts";
 
 /** A ticket as stored. */
 export interface TicketRecord {
@@ -65,7 +66,11 @@ export class TicketStore {
   }
 
   /** Enqueues a ticket for `playerId`; 409 ALREADY_QUEUED when the player has a live one. */
-  async create(input: { playerId: string; mode: string; region: string; rating?: number | undefined }, now: number): Promise<string> {
+  /**
+   * `fallbacks`: the regions the ticket accepts after REGION_FALLBACK_WAIT (region-choice.ts, from
+   * measured latencies); undefined when the player sent none (then any region).
+   */
+  async create(input: { playerId: string; mode: string; region: string; rating?: number | undefined; fallbacks?: readonly string[] | undefined }, now: number): Promise<string> {
     const k = this.keys;
     const id = randomToken();
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -73,7 +78,7 @@ export class TicketStore {
       const r = (await scripts.create.run(
         this.deps.redis,
         [k.ticket(id), k.ticketQueue(input.mode, input.region), k.ticketQueues, k.playerTicket(input.playerId), existing ? k.ticket(existing) : k.ticket(id)],
-        [now, id, input.playerId, input.mode, input.region, input.rating ?? "", this.deps.config.ticketTtlMs, this.retentionMs, existing],
+        [now, id, input.playerId, input.mode, input.region, input.rating ?? "", this.deps.config.ticketTtlMs, this.retentionMs, existing, input.fallbacks ? JSON.stringify(input.fallbacks) : ""],
       )) as string[];
       if (r[0] === "OK") return id;
       if (r[1] === "ALREADY_QUEUED") throw new AppError(409, "ALREADY_QUEUED", "you already have a queued ticket", { ticketId: r[2] });
@@ -127,15 +132,18 @@ export class TicketStore {
       return { tickets: [], dead: [] };
     }
     const p = this.deps.redis.pipeline();
-    for (const id of ids) p.hmget(this.keys.ticket(id), "playerId", "createdAt", "rating", "status");
+    for (const id of ids) p.hmget(this.keys.ticket(id), "playerId", "createdAt", "rating", "status", "fallbacks");
     const rows = (await p.exec()) ?? [];
     const tickets: QueuedTicket[] = [];
     const dead: string[] = [];
     ids.forEach((id, i) => {
       const [err, v] = rows[i] ?? [null, null];
-      const [playerId, createdAt, rating, status] = (err ? [] : (v as (string | null)[])) as (string | null | undefined)[];
+      const [playerId, createdAt, rating, status, fallbacks] = (err ? [] : (v as (string | null)[])) as (string | null | undefined)[];
       if (!playerId || status !== "queued") dead.push(id);
-      else tickets.push({ id, playerId, mode, region, createdAt: Number(createdAt), ...(rating ? { rating: Number(rating) } : {}) });
+      else {
+        const fb = parseFallbacks(fallbacks);
+        tickets.push({ id, playerId, mode, region, createdAt: Number(createdAt), ...(rating ? { rating: Number(rating) } : {}), ...(fb ? { fallbacks: fb } : {}) });
+      }
     });
     return { tickets, dead };
   }
@@ -176,6 +184,8 @@ export class TicketStore {
           state: "starting",
           teams: match.teams.map((team) => team.map((t) => t.playerId)),
           settings: { matchKind: match.kind, crossRegion: match.crossRegion },
+          // Where the room may be placed: its region, then (after REGION_FALLBACK_WAIT) the fallbacks all its players accept.
+          ...(match.fallbacks ? { regions: encodeRanking({ best: match.region, fallbacks: match.fallbacks }) } : {}),
         },
         now,
       );
@@ -204,6 +214,17 @@ export class TicketStore {
       // CODE_TAKEN: try another code.
     }
     return { ok: false, stale: [] };
+  }
+}
+
+/** A stored `fallbacks` field: a JSON array of region names, or undefined ("" or malformed). */
+function parseFallbacks(raw: string | null | undefined): string[] | undefined {
+  if (!raw) return undefined;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,6 +5,7 @@
  * `listen(0)`.
  */
 import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
 import type { TimerHandle } from "../core/clock.ts";
 import { badRequest, rateLimited, tooLarge } from "../core/errors.ts";
 import { adminRoutes } from "./admin/routes.ts";
@@ -25,6 +26,8 @@ import { SessionStore } from "../model/sessions/session-store.ts";
 import { roomsRoutes } from "./rooms/routes.ts";
 import { connectRoute } from "./ws/connect-route.ts";
 import { RelayHub } from "./ws/hub.ts";
+import { RedisRoomResume } from "../model/room-resume.ts";
+import { nodeApiRoutes } from "./node-api/routes.ts";
 
 /** Paths never rate limited: probes and scrapes must work when a client floods the API. */
 const UNLIMITED = new Set(["/health", "/ready", "/metrics"]);
@@ -44,11 +47,16 @@ export class GatewayRuntime {
   private starting: Promise<void> | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
-    this.hub = new RelayHub(deps);
     this.sessions = new SessionStore(deps.redis, deps.keys, deps.config.sessionTtlMs);
     this.waiter = new NodeChangeWaiter(deps.nodes, deps.clock);
     this.regions = new RegionRanker(deps);
     const placement = deps.placement instanceof RedisPlacement ? deps.placement : new RedisPlacement(deps.redis, deps.keys, deps.nodes);
+    // Session resume needs the Redis placement (its compare-and-delete release); with a test's fake placement it is off.
+    const resume =
+      deps.placement instanceof RedisPlacement
+        ? { placement, rooms: new RedisRoomResume(deps.redis, deps.keys, deps.nodes, placement), scheduler: deps.scheduler, waitForNodes: (ms: number) => this.waiter.next(ms) }
+        : undefined;
+    this.hub = new RelayHub({ ...deps, resume });
     this.join = new JoinService({ ...deps, placement, sessions: this.sessions, waiter: this.waiter });
   }
 
@@ -85,7 +93,7 @@ export function createApp(deps: GatewayDeps) {
     name: "gateway",
     // Bun's own limit (a plain-text 413) only catches bodies without a Content-Length; the
     // onRequest check answers the usual case in the contract's JSON shape.
-    serve: { maxRequestBodySize: MAX_BODY_BYTES * 4, development: false, reusePort: c.gatewayReusePort },
+    serve: { maxRequestBodySize: Math.max(MAX_BODY_BYTES * 4, c.snapshotMaxBytes + 1024), development: false, reusePort: c.gatewayReusePort },
     websocket: {
       // Bun closes a client frame above this with 1009 before any of our code runs.
       maxPayloadLength: c.maxFrameBytes,
@@ -101,12 +109,14 @@ export function createApp(deps: GatewayDeps) {
     .onError({ as: "global" }, ({ code, error }) => renderError(code, error, deps.log))
     .onRequest(({ request, server }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
-      if (length > MAX_BODY_BYTES) throw tooLarge("PAYLOAD_TOO_LARGE", `request body above ${MAX_BODY_BYTES} bytes`);
+      // Node API bodies (snapshots) have their own bound, SNAPSHOT_MAX_BYTES (gateway/node-api/).
+      if (length > MAX_BODY_BYTES && !request.url.includes("/v1/node/")) throw tooLarge("PAYLOAD_TOO_LARGE", `request body above ${MAX_BODY_BYTES} bytes`);
       // A request without a Host header (HTTP/1.0) reaches Bun with a bare path that `new URL`
       // refuses; every later hook parses the URL, so refuse it here, clearly, instead of a 500.
       if (!URL.canParse(request.url)) throw badRequest("HOST_REQUIRED", "a Host header is required");
       const path = new URL(request.url).pathname;
-      if (UNLIMITED.has(path) || path === "/v1/connect") return;
+      // Nodes authenticate with their token and save snapshots often: not limited per address.
+      if (UNLIMITED.has(path) || path === "/v1/connect" || path.startsWith("/v1/node/")) return;
       const ip = clientAddress(request, server?.requestIP(request)?.address, c.trustProxy);
       if (!httpLimiter.hit(ip)) throw rateLimited("too many requests from this address (HTTP_RATE_LIMIT)");
     })
@@ -116,6 +126,20 @@ export function createApp(deps: GatewayDeps) {
     .onStop(async () => {
       await runtime.stop();
     })
+    // The OpenAPI document, generated from every route's schemas and `detail` (no hand-written copy);
+    // /docs (ops routes) renders it without a CDN, so the plugin's own UI is off.
+    .use(
+      openapi({
+        provider: null,
+        specPath: "/openapi.json",
+        exclude: { paths: ["/docs", "/openapi.json"] },
+        documentation: {
+          info: { title: "fleetgate", version: "1", description: "Fleet gateway and scheduler for session-based multiplayer games: auth, sessions, rooms, matchmaking, the WebSocket relay, operations." },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+          security: [{ bearer: [] }],
+        },
+      }),
+    )
     .use(opsRoutes(deps, { beforeMetrics: () => runtime.hub.flushMetrics() }))
     .use(regionsRoutes(deps))
     .use(authRoutes(deps))
@@ -125,7 +149,8 @@ export function createApp(deps: GatewayDeps) {
     .use(matchmakingRoutes(deps))
     .use(adminRoutes(deps))
     .use(fleetAdminRoutes(deps))
-    .use(demoRoutes(deps));
+    .use(demoRoutes(deps))
+    .use(nodeApiRoutes(deps));
 }
 
 export type GatewayApp = ReturnType<typeof createApp>;

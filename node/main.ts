@@ -32,6 +32,7 @@ function listen(e: NodeEnv): NodeServer {
       token: e.token,
       roomMode: e.roomMode,
       reconnectDelayMs: e.reconnectDelayMs,
+      snapshots: e.fleetgateUrl ? { fleetgateUrl: e.fleetgateUrl, intervalMs: e.snapshotIntervalMs } : undefined,
       version: e.version,
       logger: log,
     });

@@ -26,6 +26,10 @@ export interface NodeEnv {
   reconnectDelayMs: number;
   /** NODE_VERSION — the build, shown in /health (the image sets it; see node/image.ts). Default "dev". */
   version: string;
+  /** FLEETGATE_URL — the gateway's node API (room snapshots, session resume). Unset: no snapshots. */
+  fleetgateUrl: string | undefined;
+  /** SNAPSHOT_INTERVAL_MS — a changed room's state is saved at most this often. Default 100. */
+  snapshotIntervalMs: number;
   /** LOG_LEVEL — debug | info | warn | error. Default info. */
   logLevel: "debug" | "info" | "warn" | "error";
 }
@@ -79,6 +83,9 @@ export function parseNodeEnv(env: Env): NodeEnv {
   const host = raw("HOST") ?? "0.0.0.0";
   if (!/^[A-Za-z0-9.:_-]+$/.test(host)) problems.push(`HOST=${JSON.stringify(host)} is not an address`);
 
+  const fleetgateUrl = raw("FLEETGATE_URL")?.replace(/\/+$/, "");
+  if (fleetgateUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(fleetgateUrl)) problems.push(`FLEETGATE_URL=${JSON.stringify(fleetgateUrl)} must be an http:// or https:// URL`);
+
   const parsed: NodeEnv = {
     nodeId,
     port: int("PORT", 8081, 0, 65535),
@@ -89,6 +96,8 @@ export function parseNodeEnv(env: Env): NodeEnv {
     drainMs,
     roomMode,
     reconnectDelayMs: int("RECONNECT_DELAY_MS", 1000, 0, 3_600_000),
+    fleetgateUrl,
+    snapshotIntervalMs: int("SNAPSHOT_INTERVAL_MS", 100, 10, 3_600_000),
     version: raw("NODE_VERSION") ?? "dev",
     logLevel,
   };

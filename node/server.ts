@@ -13,6 +13,7 @@ import { realClock, type Clock, type TimerHandle } from "../core/clock.ts";
 import type { RoomMode } from "../core/config.ts";
 import { CloseCode } from "../core/errors.ts";
 import { silentLogger, type Logger } from "../core/log.ts";
+import { resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
 
 /** Room codes: 4–32 characters of `[A-Za-z0-9_-]` (CONTRACT). */
 export const ROOM_CODE_RE = /^[A-Za-z0-9_-]{4,32}$/;
@@ -69,6 +70,11 @@ export interface NodeServerOptions {
   backpressureLimitBytes?: number;
   /** How long `drain` waits for closed players' close handshakes after sending 4009. Default 1000. */
   closeGraceMs?: number;
+  /**
+   * Session resume (server SDK): FLEETGATE_URL and how often a changed room's state is saved.
+   * Unset: rooms keep their state only while they live here (a resumed room starts empty).
+   */
+  snapshots?: { fleetgateUrl: string; intervalMs?: number } | undefined;
   clock?: Clock;
   logger?: Logger;
 }
@@ -92,6 +98,34 @@ export interface NodeServer {
 }
 
 /** What the node keeps per connection (`ws.data`). */
+/**
+ * The reference game's per-room state, kept across node loss in snapshots: how many messages the
+ * room has seen and the last few (text as sent, binary as `<N bytes>`), 200 characters each.
+ */
+export interface RoomGameState {
+  count: number;
+  last: string[];
+}
+
+/** Messages kept in RoomGameState.last. */
+export const ROOM_STATE_LAST = 8;
+
+export const roomStateCodec: RoomStateCodec<RoomGameState> = {
+  empty: () => ({ count: 0, last: [] }),
+  encode: (s) => JSON.stringify(s),
+  decode: (b) => {
+    const v = JSON.parse(new TextDecoder().decode(b)) as Partial<RoomGameState>;
+    if (typeof v.count !== "number" || !Array.isArray(v.last)) throw new Error("not a room state");
+    return { count: v.count, last: v.last.filter((x): x is string => typeof x === "string").slice(-ROOM_STATE_LAST) };
+  },
+};
+
+/** `GET /rooms/:code/state` (with the node token): the room's state and how it started here (tests, operators). */
+export interface RoomStateBody extends RoomGameState {
+  resume: number | null;
+  fromSnapshot: boolean;
+}
+
 interface PlayerData {
   room: string;
   playerId: string;
@@ -131,6 +165,12 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
   const reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
   const closeGraceMs = opts.closeGraceMs ?? 1000;
   const relay = opts.roomMode === "relay";
+  const roomStates = new RoomSnapshots(opts.snapshots ? new SnapshotClient(opts.snapshots.fleetgateUrl, opts.token) : undefined, roomStateCodec, {
+    intervalMs: opts.snapshots?.intervalMs ?? 100,
+    onError: (err, room) => log.warn("room snapshot", { room, error: err instanceof Error ? err.message : String(err) }),
+  });
+  /** How each room started here (X-Resume, snapshot or not), for GET /rooms/:code/state. */
+  const roomStarts = new Map<string, { resume: number | null; fromSnapshot: boolean }>();
   const tokenDigest = createHash("sha256").update(opts.token).digest();
 
   /**
@@ -149,7 +189,11 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
   const release = (room: string) => {
     players--;
     const n = (rooms.get(room) ?? 1) - 1;
-    if (n <= 0) rooms.delete(room);
+    if (n <= 0) {
+      rooms.delete(room);
+      roomStarts.delete(room);
+      void roomStates.close(room);
+    }
     else rooms.set(room, n);
     if (players === 0 && emptyWaiters.length > 0) {
       const waiters = emptyWaiters;
@@ -223,6 +267,13 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       // The token first: a caller without it learns nothing, not even whether a room code is valid.
       if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
       const room = path.slice(ROOM_PATH_PREFIX.length);
+      if (room.endsWith("/state") && ROOM_CODE_RE.test(room.slice(0, -6))) {
+        const code = room.slice(0, -6);
+        const st = roomStates.state(code);
+        if (!st) return errorResponse(404, "NO_SUCH_ROOM", "the room is not on this node");
+        const started = roomStarts.get(code) ?? { resume: null, fromSnapshot: false };
+        return jsonResponse(200, { count: st.count, last: st.last, ...started } satisfies RoomStateBody);
+      }
       if (!ROOM_CODE_RE.test(room)) return errorResponse(400, "BAD_ROOM_CODE", "room code must be 4-32 characters of [A-Za-z0-9_-]");
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return errorResponse(426, "UPGRADE_REQUIRED", "WebSocket upgrade required");
       const playerId = req.headers.get("x-player-id") ?? "";
@@ -238,9 +289,18 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       // Reserve before upgrading: `open` runs later, and the limits must hold for racing upgrades.
       players++;
       rooms.set(room, inRoom + 1);
-      if (srv.upgrade(req, { data: { room, playerId, playerName } })) return undefined;
-      release(room);
-      return errorResponse(400, "BAD_UPGRADE", "WebSocket upgrade failed");
+      const upgrade = (): Response | undefined => {
+        if (srv.upgrade(req, { data: { room, playerId, playerName } })) return undefined;
+        release(room);
+        return errorResponse(400, "BAD_UPGRADE", "WebSocket upgrade failed");
+      };
+      if (roomStates.state(room) !== undefined) return upgrade();
+      // A room new on this node: a resume (X-Resume) loads its last snapshot before any frame of it is handled.
+      return roomStates.open(room, resumeAttempt(req)).then((start) => {
+        if (!roomStarts.has(room)) roomStarts.set(room, { resume: start.resume ?? null, fromSnapshot: start.fromSnapshot });
+        if (start.resume !== undefined) log.info("room resumed here", { room, resume: start.resume, fromSnapshot: start.fromSnapshot, count: start.state.count });
+        return upgrade();
+      });
     },
     websocket: {
       perMessageDeflate: false,
@@ -254,6 +314,13 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
         if (relay) ws.subscribe(ws.data.room);
       },
       message(ws, message) {
+        const st = roomStates.state(ws.data.room);
+        if (st) {
+          st.count++;
+          st.last.push(typeof message === "string" ? message.slice(0, 200) : `<${message.byteLength} bytes>`);
+          if (st.last.length > ROOM_STATE_LAST) st.last.shift();
+          roomStates.changed(ws.data.room);
+        }
         // publish() reaches every subscriber of the room but the sender; strings go out as text
         // frames, buffers as binary — the same bytes and frame type that came in.
         if (relay) ws.publish(ws.data.room, message);
@@ -278,7 +345,10 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       if (sockets.size > 0) {
         const reason = drainCloseReason(reconnectDelayMs);
         log.info("drain deadline reached; closing players", { nodeId: opts.nodeId, players: sockets.size });
+        // The latest room states go to the gateway before the players move (their rooms resume elsewhere).
+        await roomStates.flush();
         for (const ws of [...sockets]) ws.close(CloseCode.RECONNECT, reason);
+        await roomStates.flush();
         // The close handler (and so the count) follows the peer's close frame; bounded wait.
         await waitEmpty(closeGraceMs);
       }
@@ -298,6 +368,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       if (stopped) return;
       stopped = true;
       draining = true;
+      roomStates.stop();
       await server.stop(true);
     },
   };

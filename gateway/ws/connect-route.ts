@@ -78,6 +78,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
 
       let node;
       let tracked = false;
+      let roomSeats = 0;
       try {
         const now = deps.clock.now();
         if (roomCode.startsWith(SESSION_ROOM_PREFIX) && !(await sessions.playerHoldsRoom(claims.sub, roomCode, now))) {
@@ -87,6 +88,7 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         if (!seat.ok) return refuse(seat.close, seat.reason, 403, "NOT_SEATED");
         // Presence (the seat reaper) only for seats in rooms with a record; session rooms have their own heartbeats.
         tracked = seat.seated === true && !roomCode.startsWith(SESSION_ROOM_PREFIX);
+        roomSeats = seat.roomSeats ?? 0;
         node = await placeOrWait(deps, waiter, roomCode, claims.region || undefined, seat.roomSeats, decodeRanking(seat.regions));
       } catch (err) {
         // Redis or the scheduler failing: a retryable close the client can read, not an HTTP 500.
@@ -101,6 +103,10 @@ export function connectRoute(deps: GatewayDeps, hub: RelayHub, sessions: Pick<Se
         playerName: claims.name,
         tracked,
         target: { nodeId: node.id, host: node.host, port: node.port, token: node.token },
+        // Session resume: what placing the room again takes, and whether the client reads notices.
+        seats: roomSeats,
+        region: claims.region || undefined,
+        notices: query.get("notices") === "1",
       });
       if (srv.upgrade(request, { data, headers })) return undefined;
       set.status = 400;

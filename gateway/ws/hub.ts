@@ -16,6 +16,7 @@ import type { RoomEvent } from "../../core/types.ts";
 import type { RoomPresence } from "../contracts.ts";
 import { frameRateLimits, type FrameRateLimits } from "./frame-rate.ts";
 import { closeRelay, upstreamEvents, type RelayOwner, type RelayState, type RelayStats } from "./relay.ts";
+import { ResumeCoordinator, resumeHeaders, type ResumeDeps } from "./resume.ts";
 import { UpstreamSocket, type UpstreamDial } from "./upstream-socket.ts";
 
 /** Activity marks become at most one registry write per node per tick. */
@@ -31,6 +32,8 @@ export interface RelayHubDeps {
   newRedis: () => Redis;
   /** Seated players' presence (the seat reaper); reported on socket open and close only. */
   presence?: RoomPresence | undefined;
+  /** Session resume (gateway/ws/resume.ts); absent: a lost node closes its players 4009. */
+  resume?: Omit<ResumeDeps, "config" | "clock" | "log" | "nodes"> | undefined;
 }
 
 export class RelayHub implements RelayOwner {
@@ -50,6 +53,8 @@ export class RelayHub implements RelayOwner {
   private readonly connectionsGauge: Gauge;
   /** Upstream sockets opened (tests check that a rejected upgrade opened none). */
   upstreamOpens = 0;
+  /** Session resume, when configured (RESUME, and the gateway gave the hub placement and the scheduler). */
+  readonly resumer: ResumeCoordinator | undefined;
 
   constructor(private readonly deps: RelayHubDeps) {
     const c = deps.config;
@@ -60,6 +65,12 @@ export class RelayHub implements RelayOwner {
     this.upstreamConnectTimeoutMs = c.upstreamConnectTimeoutMs;
     this.frames = deps.metrics.counter("fleetgate_relayed_frames_total", "WebSocket frames relayed, by direction (up: client to node)");
     this.bytes = deps.metrics.counter("fleetgate_relayed_bytes_total", "WebSocket payload bytes relayed, by direction");
+    this.resumer =
+      deps.resume && c.resume
+        ? new ResumeCoordinator({ ...deps.resume, config: c, clock: deps.clock, log: deps.log.child("resume"), nodes: deps.nodes }, (d, node, n) => {
+            d.upstream = this.openUpstream(d, { host: node.host, port: node.port, path: `/rooms/${d.roomCode}`, headers: resumeHeaders(d, node.token, n) });
+          })
+        : undefined;
     this.connectionsGauge = deps.metrics.gauge("fleetgate_gateway_connections", "Relayed WebSocket connections open on this gateway").collect(() => this.connectionsGauge.set(this.all.size));
   }
 

@@ -24,6 +24,7 @@ import type { ServerWebSocket } from "bun";
 import { CloseCode } from "../../core/errors.ts";
 import type { UpstreamHandler, UpstreamSocket } from "./upstream-socket.ts";
 import { admitFrame, queuedFrame, RateVerdict, releaseFrame, waitCheck, type FrameBucket, type FrameRateLimits } from "./frame-rate.ts";
+import type { ResumeState, Resumer } from "./resume.ts";
 
 /** A frame as Bun hands it over: text as string, binary as bytes. */
 export type Frame = string | Buffer | ArrayBuffer | Uint8Array;
@@ -52,6 +53,8 @@ export interface RelayOwner {
    * context (a seam so tests can count upstream opens).
    */
   openUpstream(d: RelayState, dial: { host: string; port: number; path: string; headers: Record<string, string> }): UpstreamSocket<RelayState>;
+  /** Session resume (gateway/ws/resume.ts); absent or off: a lost node closes its players 4009. */
+  readonly resumer?: Resumer | undefined;
 }
 
 export interface RelayStats {
@@ -87,7 +90,16 @@ export interface RelayState extends FrameBucket {
   readonly tracked: boolean;
   /** Set when the upgrade only exists to deliver a close code the browser can see (bad token...). */
   readonly reject: { code: number; reason: string } | undefined;
-  readonly target: UpstreamTarget | undefined;
+  /** The node dialled; a resume moves it to the room's new node. */
+  target: UpstreamTarget | undefined;
+  /** Player seats the room takes (its maxPlayers when it has a record; 0 = one), for placing it again on a resume. */
+  readonly seats: number;
+  /** The player's region (placing the room again on a resume). */
+  readonly region: string | undefined;
+  /** The client asked for gateway notices (`?notices=1`): it gets the "paused"/"resumed" text frames of a resume. */
+  readonly notices: boolean;
+  /** Set while the room resumes on another node (allocated only then). */
+  resume: ResumeState | undefined;
   client: ServerWebSocket<RelayState> | undefined;
   upstream: UpstreamSocket<RelayState> | undefined;
   upstreamOpen: boolean;
@@ -122,7 +134,7 @@ export const RECONNECT_AFTER_RE = /reconnect after (\d+) ms/;
 
 export function newRelayState(
   owner: RelayOwner,
-  init: { roomCode: string; playerId: string; playerName: string; tracked?: boolean; target?: UpstreamTarget; reject?: { code: number; reason: string } },
+  init: { roomCode: string; playerId: string; playerName: string; tracked?: boolean; target?: UpstreamTarget; reject?: { code: number; reason: string }; seats?: number; region?: string; notices?: boolean },
 ): RelayState {
   return {
     open: onOpen,
@@ -137,6 +149,10 @@ export function newRelayState(
     tracked: init.tracked ?? false,
     reject: init.reject,
     target: init.target,
+    seats: init.seats ?? 0,
+    region: init.region,
+    notices: init.notices ?? false,
+    resume: undefined,
     client: undefined,
     upstream: undefined,
     upstreamOpen: false,
@@ -225,6 +241,7 @@ function closeUpstream(d: RelayState, code: number, reason: string): void {
 }
 
 function cleanup(d: RelayState): void {
+  if (d.resume) d.owner.resumer?.cancel(d);
   if (d.connectTimer) clearTimeout(d.connectTimer);
   d.connectTimer = undefined;
   if (d.rateTimer) clearTimeout(d.rateTimer);
@@ -281,6 +298,7 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
     d.pending = undefined;
     d.pendingBytes = 0;
     if (q) for (const f of q) up.send(asSendable(f), frameBytes(f));
+    if (d.resume) d.owner.resumer?.resumed(d);
     checkUpstreamPressure(d, up);
   },
 
@@ -313,6 +331,8 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
   close(d, code, reason, wasOpen) {
     if (d.closed) return;
     d.upstream = undefined;
+    // A lost node (or a failed dial while resuming): the player stays, the room moves (resume.ts).
+    if ((wasOpen || d.resume) && d.owner.resumer?.begin(d, code, reason)) return;
     if (!wasOpen) {
       closeRelay(d, CloseCode.UPSTREAM_ERROR, "game server unavailable");
       return;
@@ -327,6 +347,22 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
     }
   },
 };
+
+/**
+ * A text frame of the gateway's own to the client (resume notices), in order with the node's
+ * frames: queued behind them while the client is not reading.
+ */
+export function sendToClient(d: RelayState, text: string): void {
+  const ws = d.client;
+  if (d.closed || !ws) return;
+  if (d.downPaused) {
+    queueDown(d, text, Buffer.byteLength(text));
+    return;
+  }
+  const r = ws.send(text);
+  if (r === -1) d.downPaused = true;
+  else if (r === 0) closeRelay(d, CloseCode.UPSTREAM_ERROR, "frame could not be delivered");
+}
 
 /** Bun hands binary client frames over as Buffer (a Uint8Array); an ArrayBuffer gets a view. */
 function asSendable(f: Frame): string | Uint8Array {
@@ -398,7 +434,8 @@ function relayUp(d: RelayState, msg: Frame): void {
   if (!d.upstreamOpen || !up) {
     (d.pending ??= []).push(msg);
     d.pendingBytes += n;
-    if (d.pendingBytes > d.owner.bufferBytes) closeRelay(d, CloseCode.RATE_LIMITED, "too much data before the game server answered");
+    if (d.resume) d.owner.resumer?.held(d);
+    else if (d.pendingBytes > d.owner.bufferBytes) closeRelay(d, CloseCode.RATE_LIMITED, "too much data before the game server answered");
     return;
   }
   up.send(typeof msg === "string" || msg instanceof Uint8Array ? msg : new Uint8Array(msg), n);

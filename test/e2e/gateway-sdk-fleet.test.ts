@@ -29,6 +29,8 @@ describe.skipIf(!need("redis"))("SDK on a scheduled fleet (process driver)", () 
       sessionTtlMs: 3000,
       inactivityShutdownMs: 30_000,
       reconnectDelayMs: 100,
+      // The SDK's reconnect after a 4009 is what this tests (resume keeps the socket: resume-docker.test.ts).
+      resume: false,
     });
     const { gw, registry } = stack;
     const client = new FleetgateClient({ baseUrl: gw.url, token: await gw.token(), backoff: { initialMs: 100, maxMs: 1000, maxAttempts: 60 } });

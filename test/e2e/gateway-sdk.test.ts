@@ -14,7 +14,8 @@ describe.skipIf(!need("redis"))("client SDK end to end", () => {
 
   beforeAll(async () => {
     tr = testRedis("gwsdk");
-    gw = await startTestGateway(tr.prefix, { heartbeatIntervalMs: 200, sessionTtlMs: 600, jwtTtlMs: 2000, reconnectDelayMs: 100 });
+    // RESUME=false: this suite tests the SDK's reconnect after a 4009 (resume: gateway-resume.test.ts).
+    gw = await startTestGateway(tr.prefix, { heartbeatIntervalMs: 200, sessionTtlMs: 600, jwtTtlMs: 2000, reconnectDelayMs: 100, resume: false });
     nodes.push(await startTestNode(gw.deps, { capacity: 1, roomMode: "echo" }), await startTestNode(gw.deps, { capacity: 1, roomMode: "echo" }));
   });
   afterAll(async () => {

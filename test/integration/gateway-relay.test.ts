@@ -231,9 +231,10 @@ describe.skipIf(!need("redis"))("gateway relay", () => {
 
   // The frame rate (token bucket: a burst slowed, a sustained flood closed 4029) is tested in gateway-ws-rate.test.ts.
 
-  test("the node dying closes the client 4009 with a reconnect delay", async () => {
+  // With RESUME on the player is kept and the room moves instead: gateway-resume.test.ts.
+  test("RESUME=false: the node dying closes the client 4009 with a reconnect delay", async () => {
     const tr3 = testRedis("gwdie");
-    const g3 = await startTestGateway(tr3.prefix);
+    const g3 = await startTestGateway(tr3.prefix, { resume: false });
     const n3 = await startTestNode(g3.deps);
     try {
       const s = openSocket(`${g3.wsUrl}/v1/connect?room=room-die`, ["bearer", await g3.token()]);

@@ -16,6 +16,8 @@ describe("parseNodeEnv", () => {
       drainMs: 5000,
       roomMode: "relay",
       reconnectDelayMs: 1000,
+      fleetgateUrl: undefined,
+      snapshotIntervalMs: 100,
       version: "dev",
       logLevel: "info",
     });

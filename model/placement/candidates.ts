@@ -30,6 +30,20 @@ export function placementCandidatesIn(nodes: readonly NodeRecord[], region: stri
 }
 
 /**
+ * The version filter (CONTRACT "Fleet versions and rollouts"): candidates of the version a new room
+ * should go to first (`want`: the rollout's target, or a canary's share of rooms), then the rest —
+ * so a room goes to another version only when the wanted one has no room for it, never refused. A
+ * node without a version runs the active one. No `want`: one group, as before versions.
+ */
+export function byVersion(candidates: readonly NodeRecord[], want: string | undefined, activeVersion: string): NodeRecord[][] {
+  if (!want) return [[...candidates]];
+  const wanted: NodeRecord[] = [];
+  const rest: NodeRecord[] = [];
+  for (const n of candidates) ((n.version || activeVersion) === want ? wanted : rest).push(n);
+  return [wanted, rest];
+}
+
+/**
  * Whether a room placed on a node in this state is still live there. A draining node keeps its
  * rooms until its deadline (players already in the room are there). A node that is gone,
  * stopping, stopped or unhealthy has lost them: `unhealthy` means HEALTH_CHECK_FAILURES checks in

@@ -12,7 +12,8 @@ import type { NodeRegistry } from "../node-registry.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import type { PlaceOptions, Placement } from "../contracts.ts";
 import { roomSeatsOn } from "../seat-budget.ts";
-import { placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
+import { byVersion, placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
+import { versionForRoom, type RolloutStore } from "../rollouts.ts";
 import { loadBound, DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 
 interface NodeReservations {
@@ -31,6 +32,8 @@ export class MemoryPlacement implements Placement {
   constructor(
     private readonly nodes: NodeRegistry,
     private readonly factor = DEFAULT_LOAD_FACTOR,
+    /** Fleet versions: the version a new room goes to first (see candidates.ts byVersion). Default: none. */
+    private readonly versions?: Pick<RolloutStore, "routing">,
   ) {}
 
   async nodeForRoom(roomCode: string): Promise<NodeRecord | undefined> {
@@ -94,14 +97,14 @@ export class MemoryPlacement implements Placement {
       await this.release(roomCode, existing, "");
     }
     const all = await this.nodes.list();
-    if (regions) {
-      for (const r of regions) {
-        const placed = await this.placeAmong(roomCode, placementCandidatesIn(all, r), seatHolder, seats);
-        if (placed) return placed;
-      }
-      return undefined;
+    const routing = this.versions ? await this.versions.routing() : undefined;
+    const want = routing && (routing.active.version || routing.target) ? versionForRoom(routing, roomCode) : undefined;
+    const groups = (regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)]).flatMap((c) => byVersion(c, want, routing?.active.version ?? ""));
+    for (const candidates of groups) {
+      const placed = await this.placeAmong(roomCode, candidates, seatHolder, seats);
+      if (placed) return placed;
     }
-    return this.placeAmong(roomCode, placementCandidates(all, region), seatHolder, seats);
+    return undefined;
   }
 
   private async placeAmong(roomCode: string, candidates: NodeRecord[], seatHolder: string, seats: number): Promise<NodeRecord | undefined> {

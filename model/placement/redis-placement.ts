@@ -11,19 +11,26 @@ import type { NodeRegistry } from "../node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import type { PlaceOptions, Placement } from "../contracts.ts";
-import { placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
+import { byVersion, placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
+import { RedisRolloutStore, versionForRoom, type RolloutStore } from "../rollouts.ts";
 import { DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 import { SeatBudget } from "../seat-budget.ts";
 
 export interface RedisPlacementOptions {
   /** Bounded-load factor. Default 1.25. */
   loadFactor?: number;
+  /**
+   * Fleet versions (model/rollouts.ts): which version a new room goes to. Default: the Redis store
+   * of this prefix — until a rollout has stored an active version, no version is preferred.
+   */
+  versions?: Pick<RolloutStore, "routing">;
 }
 
 export class RedisPlacement implements Placement {
   private readonly rings = new RingCache();
   private readonly factor: number;
   private readonly budget: SeatBudget;
+  private readonly versions: Pick<RolloutStore, "routing">;
 
   constructor(
     private readonly redis: Redis,
@@ -33,6 +40,7 @@ export class RedisPlacement implements Placement {
   ) {
     this.factor = opts.loadFactor ?? DEFAULT_LOAD_FACTOR;
     this.budget = new SeatBudget(redis, keys);
+    this.versions = opts.versions ?? new RedisRolloutStore(redis, keys, { version: "", image: "" });
   }
 
   async nodeForRoom(roomCode: string): Promise<NodeRecord | undefined> {
@@ -77,7 +85,11 @@ export class RedisPlacement implements Placement {
     }
     const all = await this.nodes.list();
     // Regions in the player's order, each its own bounded-load choice; without them, the legacy rule.
-    const groups = regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)];
+    const byRegion = regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)];
+    // Within each region, the version the room should run first (a rollout's target, a canary's share).
+    const routing = await this.versions.routing();
+    const want = routing.active.version || routing.target ? versionForRoom(routing, roomCode) : undefined;
+    const groups = byRegion.flatMap((c) => byVersion(c, want, routing.active.version));
     let r: Awaited<ReturnType<SeatBudget["reserve"]>> | undefined;
     for (const candidates of groups) {
       if (candidates.length === 0) continue;

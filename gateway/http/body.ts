@@ -22,6 +22,14 @@ export interface JsonBodyOptions {
   objects?: readonly string[];
 }
 
+/**
+ * The `parse` option of a JSON body route: our strict parser, then the name "json" — never reached
+ * (ours returns or throws) but it tells @elysiajs/openapi the body is application/json.
+ */
+export function strictJson(opts: JsonBodyOptions = {}): [ReturnType<typeof jsonObjectBody>, "json"] {
+  return [jsonObjectBody(opts), "json"];
+}
+
 /** An Elysia `parse` hook: returns the body as a plain object or throws the contract's error. */
 export function jsonObjectBody(opts: JsonBodyOptions = {}) {
   const max = opts.maxBytes ?? MAX_JSON_BODY_BYTES;

@@ -1,0 +1,196 @@
+/**
+ * The gateway's own RFC 6455 client (upstream-socket.ts + ws-frame.ts) facing a buggy or hostile
+ * game server: a raw-TCP fake node (test/support/hostile-node.ts) behind a real gateway on real
+ * Redis. For every scenario the player sees either the byte-exact message or the right close —
+ * 1002 (the node broke the protocol), 1007 (invalid UTF-8 in a text message), 1009 (a frame above
+ * MAX_FRAME_BYTES) — within a deadline; the node gets a close frame with the same code; and the
+ * gateway goes on serving (never a crash, never a hang).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { closedWithin, openSocket, startTestGateway, type TestGateway, type TestSocket } from "../support/gateway-fixtures.ts";
+import { rawFrame, startHostileNode, type HostileNode, type Scenario } from "../support/hostile-node.ts";
+import { makeNode } from "../support/nodes.ts";
+import { need, testRedis, type TestRedis } from "../support/services.ts";
+
+const MAX_FRAME = 64 * 1024;
+const FIN = 0x80;
+const TEXT = 0x1;
+const BINARY = 0x2;
+const CLOSE = 0x8;
+const PING = 0x9;
+
+const u8 = (...b: number[]) => new Uint8Array(b);
+const closeFrame = (code: number, reason = "") => rawFrame(FIN | CLOSE, Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]));
+/** 300 bytes of every value, for byte-exact checks. */
+const BIG = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff);
+
+const scenarios: Record<string, Scenario> = {
+  // A text message in three fragments with pings between them; "ö" is split across two fragments.
+  "frag-ping": (w) => {
+    const all = Buffer.from("Hello, wörld", "utf8");
+    w(rawFrame(TEXT, all.subarray(0, 3)));
+    w(rawFrame(FIN | PING, "p1"));
+    w(rawFrame(0x0, all.subarray(3, 9))); // ends inside "ö" (0xc3 | 0xb6)
+    w(rawFrame(FIN | PING, "p2"));
+    w(rawFrame(FIN | 0x0, all.subarray(9)));
+  },
+  // A binary frame dribbled over 40 writes, 3 ms apart (header split too).
+  "split-writes": async (w) => {
+    const f = rawFrame(FIN | BINARY, BIG);
+    const step = Math.ceil(f.length / 40);
+    for (let i = 0; i < f.length; i += step) {
+      w(f.subarray(i, i + step));
+      await Bun.sleep(3);
+    }
+  },
+  "empty-both": (w) => {
+    w(rawFrame(FIN | TEXT, ""));
+    w(rawFrame(FIN | BINARY, new Uint8Array(0)));
+    w(rawFrame(FIN | TEXT, "end"));
+  },
+  "bad-utf8": (w) => w(rawFrame(FIN | TEXT, u8(0xce, 0xba, 0xe1, 0xbd, 0x80, 0xed, 0xa0, 0x80))),
+  "bad-utf8-fragmented": (w) => {
+    w(rawFrame(TEXT, "valid start "));
+    w(rawFrame(FIN | 0x0, u8(0xf4, 0x90, 0x80, 0x80))); // above U+10FFFF
+  },
+  rsv1: (w) => w(rawFrame(FIN | 0x40 | TEXT, "x")),
+  rsv3: (w) => w(rawFrame(FIN | 0x10 | BINARY, u8(1))),
+  "opcode-3": (w) => w(rawFrame(FIN | 0x3, "x")),
+  "opcode-b": (w) => w(rawFrame(FIN | 0xb, "x")),
+  // 2^63: the 64-bit length with its high bit set (RFC 6455 §5.2: MUST be 0).
+  "len-2-63": (w) => w(rawFrame(FIN | BINARY, "", { lengthBytes: u8(127, 0x80, 0, 0, 0, 0, 0, 0, 0) })),
+  // 2^62: legal on the wire, far above MAX_FRAME_BYTES.
+  "len-2-62": (w) => w(rawFrame(FIN | BINARY, "", { lengthBytes: u8(127, 0x40, 0, 0, 0, 0, 0, 0, 0) })),
+  oversize: (w) => w(rawFrame(FIN | BINARY, new Uint8Array(MAX_FRAME + 1))),
+  "oversize-fragments": (w) => {
+    w(rawFrame(BINARY, new Uint8Array(MAX_FRAME / 2)));
+    w(rawFrame(0x0, new Uint8Array(MAX_FRAME / 2)));
+    w(rawFrame(FIN | 0x0, u8(1)));
+  },
+  "close-code-999": (w) => w(closeFrame(999)),
+  "close-code-1005": (w) => w(closeFrame(1005)),
+  "close-code-1100": (w) => w(closeFrame(1100)),
+  "close-1-byte": (w) => w(rawFrame(FIN | CLOSE, u8(0x03))),
+  "close-bad-utf8-reason": (w) => w(rawFrame(FIN | CLOSE, u8(0x03, 0xe8, 0xff, 0xfe))),
+  masked: (w) => w(rawFrame(FIN | TEXT, "masked", { mask: u8(1, 2, 3, 4) })),
+  "ping-126": (w) => w(rawFrame(FIN | PING, new Uint8Array(126))),
+  "ping-fragmented": (w) => w(rawFrame(PING, "x")),
+  "continuation-first": (w) => w(rawFrame(FIN | 0x0, "x")),
+  "text-inside-fragments": (w) => {
+    w(rawFrame(TEXT, "a"));
+    w(rawFrame(FIN | TEXT, "b"));
+  },
+  "close-normal": (w) => w(closeFrame(1000, "bye")),
+  hello: (w) => w(rawFrame(FIN | TEXT, "hello")),
+};
+
+/** [scenario, the player's close code]. */
+const violations: [string, number][] = [
+  ["bad-utf8", 1007],
+  ["bad-utf8-fragmented", 1007],
+  ["close-bad-utf8-reason", 1007],
+  ["rsv1", 1002],
+  ["rsv3", 1002],
+  ["opcode-3", 1002],
+  ["opcode-b", 1002],
+  ["len-2-63", 1002],
+  ["close-code-999", 1002],
+  ["close-code-1005", 1002],
+  ["close-code-1100", 1002],
+  ["close-1-byte", 1002],
+  ["masked", 1002],
+  ["ping-126", 1002],
+  ["ping-fragmented", 1002],
+  ["continuation-first", 1002],
+  ["text-inside-fragments", 1002],
+  ["len-2-62", 1009],
+  ["oversize", 1009],
+  ["oversize-fragments", 1009],
+];
+
+describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a hostile node", () => {
+  let tr: TestRedis;
+  let gw: TestGateway;
+  let node: HostileNode;
+
+  beforeAll(async () => {
+    tr = testRedis("gwhostile");
+    // Resume off: this suite checks the relay's own answer to a broken node, not a move to another.
+    gw = await startTestGateway(tr.prefix, { maxFrameBytes: MAX_FRAME, resume: false });
+    node = startHostileNode(scenarios);
+    await gw.deps.nodes.create(makeNode({ id: `hostile-${crypto.randomUUID().slice(0, 8)}`, port: node.port, capacity: 100_000, maxRooms: 100_000, startedAt: Date.now(), lastSeenAt: Date.now() }), Date.now());
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    node?.stop();
+    await tr?.cleanup();
+  });
+
+  async function play(room: string): Promise<TestSocket> {
+    const s = openSocket(`${gw.wsUrl}/v1/connect?room=${room}`, ["bearer", await gw.token()]);
+    await s.opened;
+    return s;
+  }
+
+  /** Waits (bounded) until the node has a frame from the gateway matching `pred`. */
+  async function nodeGot(room: string, pred: (op: number, p: Buffer) => boolean, ms = 3000): Promise<Buffer> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = node.received.get(room)?.find((f) => pred(f.opcode, f.payload));
+      if (hit) return hit.payload;
+      if (Date.now() > end) throw new Error(`node never got the frame; it got ${JSON.stringify(node.received.get(room)?.map((f) => f.opcode))}`);
+      await Bun.sleep(10);
+    }
+  }
+
+  test("fragments with pings between them arrive as one byte-exact message; both pings are answered", async () => {
+    const s = await play("frag-ping");
+    await s.waitMessages(1);
+    expect(s.messages).toEqual(["Hello, wörld"]);
+    expect((await nodeGot("frag-ping", (op, p) => op === 0xa && p.toString() === "p1")).toString()).toBe("p1");
+    expect((await nodeGot("frag-ping", (op, p) => op === 0xa && p.toString() === "p2")).toString()).toBe("p2");
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
+    s.ws.close(1000);
+  });
+
+  test("a frame split across 40 TCP writes arrives whole and byte-exact", async () => {
+    const s = await play("split-writes");
+    await s.waitMessages(1);
+    expect(new Uint8Array(s.messages[0] as ArrayBuffer)).toEqual(BIG);
+    s.ws.close(1000);
+  });
+
+  test("empty text and binary messages from the node reach the player", async () => {
+    const s = await play("empty-both");
+    await s.waitMessages(3);
+    expect(s.messages[0]).toBe("");
+    expect(new Uint8Array(s.messages[1] as ArrayBuffer).length).toBe(0);
+    expect(s.messages[2]).toBe("end");
+    s.ws.close(1000);
+  });
+
+  test.each(violations)("%s: the player sees %i, the node gets a close frame with it", async (room, code) => {
+    const s = await play(room);
+    const c = await closedWithin(s, 3000);
+    expect(c.code).toBe(code);
+    expect(s.messages).toEqual([]); // nothing from a broken frame leaks through
+    const p = await nodeGot(room, (op) => op === 0x8);
+    expect(p.readUInt16BE(0)).toBe(code);
+  });
+
+  test("a normal close from the node reaches the player with its code and reason", async () => {
+    const s = await play("close-normal");
+    const c = await closedWithin(s, 3000);
+    expect(c).toEqual({ code: 1000, reason: "bye" });
+  });
+
+  test("after all of it the gateway still relays", async () => {
+    const s = await play("hello");
+    await s.waitMessages(1);
+    expect(s.messages).toEqual(["hello"]);
+    const h = await fetch(`${gw.url}/health`);
+    expect(h.status).toBe(200);
+    s.ws.close(1000);
+  });
+});

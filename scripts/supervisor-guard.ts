@@ -28,12 +28,19 @@ const POLL_MS = 200;
 const CHILD_GRACE_MS = 3000;
 const SERVICE_GRACE_MS = 1000;
 
-function alive(pid: number): boolean {
+/** True while `pid` runs. A zombie (exited, not yet reaped by its new parent) counts as gone. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..." — the state letter follows the last ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc (not Linux): kill(0) said it exists
   }
 }
 

@@ -117,8 +117,17 @@ describe.skipIf(!need("redis") || !need("docker"))("rollout admin routes", () =>
     await expectError(await req("POST", "/v1/admin/nodes/n-old-a/restart", { deadlineSeconds: "x" }), 400, "INVALID_DEADLINE");
   });
 
-  test("GET /v1/servers shows each node's version", async () => {
+  test("GET /v1/servers shows each node's version; /v1/capacity and /metrics break the fleet down per version", async () => {
     const servers = (await (await fetch(`${gw.url}/v1/servers`)).json()) as Array<{ id: string; version: string }>;
     expect(servers.find((s) => s.id === "n-old-a")?.version).toBe("latest");
+    const cap = (await (await fetch(`${gw.url}/v1/capacity`)).json()) as { versions: Record<string, { nodes: number; rooms: number; players: number; state: string }> };
+    expect(cap.versions.latest).toMatchObject({ state: "active", nodes: 2, rooms: 2, players: 5 });
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toMatch(/fleetgate_version_nodes\{state="ready",version="latest"\} 2/);
+    expect(text).toMatch(/fleetgate_version_rooms\{version="latest"\} 2/);
+    expect(text).toMatch(/fleetgate_version_players\{version="latest"\} 5/);
+    expect(text).toMatch(/fleetgate_rollout_running 0/);
+    expect(text).toMatch(/fleetgate_rollout_info\{from="latest",rollout="ro-[a-z0-9-]+",state="cancelled",version="v2"\} 1/);
+    expect(text).toMatch(/fleetgate_rollout_nodes\{side="old"\} 2/);
   });
 });

@@ -147,7 +147,7 @@ export class ResumeCoordinator implements Resumer {
         step: undefined,
       };
       this.stats.started++;
-      if (d.notices) sendToClient(d, JSON.stringify({ fleetgate: "paused", reason: code === CloseCode.RECONNECT || code === 1001 || code === 1012 ? "node draining" : "node lost", timeoutMs: this.deps.config.resumeTimeoutMs }));
+      if (d.notices) sendToClient(d, JSON.stringify({ fleetgate: "paused", reason: code === CloseCode.RECONNECT ? "node draining" : "node lost", timeoutMs: this.deps.config.resumeTimeoutMs }));
       this.locate(d, code, reason);
       return true;
     }

@@ -9,6 +9,7 @@ import type { Config } from "../../core/config.ts";
 import { startNodeServer, type NodeServer, type RoomStateBody } from "../../node/server.ts";
 import { openSocket, startTestGateway, type TestGateway, type TestSocket } from "../support/gateway-fixtures.ts";
 import { makeNode } from "../support/nodes.ts";
+import { FleetgateClient } from "../../sdk/client/src/index.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 interface Node {
@@ -113,6 +114,30 @@ describe.skipIf(!need("redis"))("session resume", () => {
     // The lost node was taken out of placement at once.
     expect((await gw.deps.nodes.get(a.id))?.state).toBe("unhealthy");
     for (const s of players) s.ws.close();
+  });
+
+  test("client SDK with notices: paused and resumed events, no close, frames go on", async () => {
+    const { gw } = await setup("resume-sdk");
+    const a = await addNode(gw, { roomMode: "echo" });
+    const client = new FleetgateClient({ baseUrl: gw.url, token: await gw.token() });
+    cleanups.push(async () => client.close());
+    const room = client.connect(`${gw.wsUrl}/v1/connect?room=resume-sdk-1`, { notices: true });
+    const events: string[] = [];
+    const got: unknown[] = [];
+    room.on("paused", (e) => events.push(`paused:${e.reason}`));
+    room.on("resumed", (e) => events.push(`resumed:${e.pausedMs >= 0}`));
+    room.on("close", (e) => events.push(`close:${e.code}`));
+    room.on("message", (m) => got.push(m));
+    await room.once("open");
+    room.send("one");
+    await waitFor(() => got.length === 1, 3000, "echo");
+    await addNode(gw, { roomMode: "echo" });
+    await a.server.stop();
+    room.send("two"); // held while the room moves
+    await waitFor(() => got.length === 2, 5000, "echo from the new node");
+    expect(got).toEqual(["one", "two"]);
+    expect(events).toEqual(["paused:node lost", "resumed:true"]);
+    room.close();
   });
 
   test("players of one room on two gateway replicas land on the same new node", async () => {

@@ -138,7 +138,7 @@ export class FleetgateClient extends Emitter<ClientEvents> implements Requester,
   /** @internal (Requester) Opens a socket whose seat `renew()` refreshes before each reconnect. */
   connectSeat(connectUrl: string, renew: (() => Promise<string>) | undefined, opts: ConnectOptions = {}): RoomConnection {
     if (!this.WS) throw new Error("no WebSocket class: pass one in FleetgateClientOptions.WebSocket (Node 20 has no global WebSocket)");
-    const c = new RoomConnection(this, connectUrl, this.WS, this.random, { ...this.backoff, ...opts.backoff }, renew);
+    const c = new RoomConnection(this, connectUrl, this.WS, this.random, { ...this.backoff, ...opts.backoff }, renew, opts.notices ?? false);
     this.connections.add(c);
     c.on("close", (e) => {
       if (!e.willReconnect) this.connections.delete(c);

@@ -13,6 +13,13 @@ export interface RoomEvents {
   /** The socket closed; `willReconnect` says whether the SDK retries, `action` what the contract advises. */
   close: { code: number; reason: string; willReconnect: boolean; action: CloseAction };
   reconnecting: { attempt: number; delayMs: number; code: number };
+  /**
+   * (With `notices: true`.) The room's game server was lost; the gateway holds this socket open
+   * and moves the room to another server within `timeoutMs`. Frames sent meanwhile are delivered.
+   */
+  paused: { reason: string; timeoutMs: number };
+  /** (With `notices: true`.) The room is back, on a new server, after `pausedMs`. */
+  resumed: { pausedMs: number };
   /** A seat renewal or token refresh before a reconnect failed. */
   error: Error;
 }
@@ -24,6 +31,9 @@ export interface ConnectionHost {
   /** The token for a (re)connect; refreshed first when asked. */
   tokenForSocket(refreshFirst: boolean): Promise<string | undefined>;
 }
+
+/** How a gateway notice frame starts (`{"fleetgate":"paused",...}`, `{"fleetgate":"resumed",...}`). */
+const NOTICE_PREFIX = '{"fleetgate":';
 
 /** A socket open at least this long counts as a successful connection (resets the backoff). */
 const STABLE_OPEN_MS = 1000;
@@ -47,6 +57,8 @@ export class RoomConnection extends Emitter<RoomEvents> {
     private readonly backoff: BackoffOptions,
     /** Renews the seat (a fresh connectUrl) before a reconnect; absent for ad-hoc and session rooms. */
     private readonly renew?: () => Promise<string>,
+    /** Ask the gateway for resume notices (`?notices=1`) and turn them into paused/resumed events. */
+    private readonly notices = false,
   ) {
     super();
     this.currentUrl = url;
@@ -102,7 +114,8 @@ export class RoomConnection extends Emitter<RoomEvents> {
     }
     const token = await this.host.tokenForSocket(refreshFirst);
     if (this.closedByUser) return;
-    const ws = token ? new this.WS(this.currentUrl, ["bearer", token]) : new this.WS(this.currentUrl);
+    const url = this.notices && !/[?&]notices=1(&|$)/.test(this.currentUrl) ? `${this.currentUrl}${this.currentUrl.includes("?") ? "&" : "?"}notices=1` : this.currentUrl;
+    const ws = token ? new this.WS(url, ["bearer", token]) : new this.WS(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onopen = () => {
@@ -112,8 +125,26 @@ export class RoomConnection extends Emitter<RoomEvents> {
       for (const f of this.outbox.splice(0)) ws.send(f as string);
       this.emit("open", { reconnect });
     };
-    ws.onmessage = (ev: MessageEvent) => this.emit("message", ev.data as string | ArrayBuffer);
+    ws.onmessage = (ev: MessageEvent) => {
+      const data = ev.data as string | ArrayBuffer;
+      if (this.notices && typeof data === "string" && data.startsWith(NOTICE_PREFIX) && this.notice(data)) return;
+      this.emit("message", data);
+    };
     ws.onclose = (ev: CloseEvent) => this.onClose(ev.code, ev.reason, refreshFirst, renewSeat);
+  }
+
+  /** A gateway notice (README "Session resume"): emitted as its event; false when the frame is not one. */
+  private notice(data: string): boolean {
+    let n: { fleetgate?: unknown; reason?: unknown; timeoutMs?: unknown; pausedMs?: unknown };
+    try {
+      n = JSON.parse(data) as typeof n;
+    } catch {
+      return false;
+    }
+    if (n.fleetgate === "paused") this.emit("paused", { reason: String(n.reason ?? "node lost"), timeoutMs: Number(n.timeoutMs) || 0 });
+    else if (n.fleetgate === "resumed") this.emit("resumed", { pausedMs: Number(n.pausedMs) || 0 });
+    else return false;
+    return true;
   }
 
   private onClose(code: number, reason: string, afterRefresh: boolean, afterRenew: boolean): void {

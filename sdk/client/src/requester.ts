@@ -5,6 +5,12 @@ import type { RoomConnection } from "./connection.ts";
 export interface ConnectOptions {
   /** Overrides the client's backoff for this connection. */
   backoff?: Partial<BackoffOptions>;
+  /**
+   * Session resume notices (off by default): the gateway tells this socket when its room's game
+   * server was lost and the room is moving ("paused") and when it is back ("resumed"), as events;
+   * the socket stays open through it. Without it a resume is only a pause in the frames.
+   */
+  notices?: boolean;
 }
 
 export interface Requester {

@@ -21,14 +21,15 @@ import { requirePlayer } from "../http/player.ts";
 import { connectUrl } from "../http/connect-url.ts";
 import { renderError } from "../http/errors.ts";
 import { jsonObjectBody } from "../http/body.ts";
-import { Name } from "../http/schemas.ts";
+import { Latencies, Name } from "../http/schemas.ts";
+import { RegionRanker } from "../ops/regions.ts";
 import { NAME_RE } from "../../core/names.ts";
 
 export type MatchmakingDeps = Pick<GatewayDeps, "redis" | "keys" | "clock" | "config" | "auth">;
 
 const TICKET_ID_RE = /^[A-Za-z0-9_-]{16,64}$/;
 
-export function matchmakingRoutes(deps: MatchmakingDeps) {
+export function matchmakingRoutes(deps: MatchmakingDeps, regions: RegionRanker = new RegionRanker(deps)) {
   const tickets = new TicketStore(deps);
   const rooms = new RoomStore(deps);
   const ticketId = (params: Record<string, string>) => {
@@ -43,14 +44,17 @@ export function matchmakingRoutes(deps: MatchmakingDeps) {
       "/v1/matchmaking/tickets",
       async ({ request, body, set }) => {
         const claims = await requirePlayer(deps.auth, request);
-        const region = body.region ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region);
-        const id = await tickets.create({ playerId: claims.sub, mode: body.mode, region, rating: body.rating }, deps.clock.now());
+        // With measured latencies: queued in the best region, accepting the fallbacks within MAX_REGION_RTT
+        // after REGION_FALLBACK_WAIT. Without: the named (or the token's) region, any region after the wait.
+        const ranking = body.latencies ? await regions.rank({ requested: body.region, claim: claims.region, latencies: body.latencies }) : undefined;
+        const region = ranking?.best ?? body.region ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region);
+        const id = await tickets.create({ playerId: claims.sub, mode: body.mode, region, rating: body.rating, fallbacks: ranking?.fallbacks }, deps.clock.now());
         set.status = 201;
         return { ticketId: id, status: "queued" };
       },
       {
         parse: jsonObjectBody(),
-        body: t.Object({ mode: Name, region: t.Optional(Name), rating: t.Optional(t.Number({ minimum: 0, maximum: 100_000, description: "balances teams" })) }),
+        body: t.Object({ mode: Name, region: t.Optional(Name), latencies: t.Optional(Latencies), rating: t.Optional(t.Number({ minimum: 0, maximum: 100_000, description: "balances teams" })) }),
         detail: { summary: "Queue for a match", tags: ["matchmaking"] },
       },
     )

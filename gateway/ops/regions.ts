@@ -111,12 +111,13 @@ export interface RegionRequest {
 export class RegionRanker {
   private cached: { at: number; regions: Set<string> } | undefined;
 
-  constructor(private readonly deps: Pick<GatewayDeps, "config" | "nodes" | "clock">) {}
+  /** Without `nodes`, only the configured regions count (DOCKER_HOSTS, REGION). */
+  constructor(private readonly deps: Pick<GatewayDeps, "config" | "clock"> & { nodes?: GatewayDeps["nodes"] | undefined }) {}
 
   async known(): Promise<Set<string>> {
     const now = this.deps.clock.now();
     if (!this.cached || now - this.cached.at > KNOWN_REGIONS_TTL_MS) {
-      const nodes = await this.deps.nodes.list();
+      const nodes = this.deps.nodes ? await this.deps.nodes.list() : [];
       this.cached = { at: now, regions: knownRegions(this.deps.config, nodes.map((n) => n.region)) };
     }
     return this.cached.regions;

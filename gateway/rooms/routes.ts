@@ -25,7 +25,9 @@ import { requirePlayer } from "../http/player.ts";
 import { connectUrl } from "../http/connect-url.ts";
 import { renderError } from "../http/errors.ts";
 import { jsonObjectBody } from "../http/body.ts";
-import { Name, PlayerId } from "../http/schemas.ts";
+import { Latencies, Name, PlayerId } from "../http/schemas.ts";
+import { RegionRanker } from "../ops/regions.ts";
+import { encodeRanking } from "../../model/placement/region-choice.ts";
 import { NAME_RE } from "../../core/names.ts";
 import { assertRoomCode, RoomStore, roomView, type PasswordCheck, type RoomRecord } from "../../model/rooms/room-store.ts";
 
@@ -46,7 +48,7 @@ const EndBody = t.Object({
   }),
 });
 
-export function roomsRoutes(deps: RoomsDeps) {
+export function roomsRoutes(deps: RoomsDeps, regions: RegionRanker = new RegionRanker(deps)) {
   const store = new RoomStore(deps);
   const log = deps.log.child("rooms");
 
@@ -74,6 +76,7 @@ export function roomsRoutes(deps: RoomsDeps) {
   const CreateBody = t.Object({
     mode: t.Optional(Name),
     region: t.Optional(Name),
+    latencies: t.Optional(Latencies),
     visibility: t.Union([t.Literal("public"), t.Literal("private")]),
     password: t.Optional(Password),
     maxPlayers: t.Optional(t.Integer({ minimum: 1, maximum: Math.max(deps.config.nodeMaxPlayers, deps.config.maxPlayersPerServer) })),
@@ -93,11 +96,14 @@ export function roomsRoutes(deps: RoomsDeps) {
         const claims = await requirePlayer(deps.auth, request);
         if (o.settings && JSON.stringify(o.settings).length > SETTINGS_MAX_BYTES) throw badRequest("VALIDATION", `settings is over ${SETTINGS_MAX_BYTES} bytes`, { field: "settings" });
         const now = deps.clock.now();
+        // Where the room is placed on its first connect: the creator's best region, fallbacks after REGION_FALLBACK_WAIT.
+        const ranking = await regions.rank({ requested: o.region, claim: claims.region, latencies: o.latencies });
         const room = await store.create(
           {
             hostId: claims.sub,
             mode: o.mode ?? "default",
-            region: o.region ?? (NAME_RE.test(claims.region) ? claims.region : deps.config.region),
+            region: o.region ?? (o.latencies ? ranking.best : NAME_RE.test(claims.region) ? claims.region : deps.config.region),
+            regions: encodeRanking(ranking),
             visibility: o.visibility,
             maxPlayers: o.maxPlayers ?? deps.config.roomMaxPlayers,
             settings: o.settings ?? {},

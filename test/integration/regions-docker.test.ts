@@ -17,7 +17,8 @@ import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { startScheduler, type RunningScheduler } from "../../scheduler/start-scheduler.ts";
 import { FleetgateClient } from "../../sdk/client/src/index.ts";
 import { startDelayProxy, type DelayProxy } from "../support/delay-proxy.ts";
-import { gatewayTestConfig, startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
+import { TicketStore } from "../../model/tickets/ticket-store.ts";
+import { gatewayTestConfig, openSocket, startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
 import { NODE_IMAGE, docker, removeFleetContainers } from "../support/scheduler-stack.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
@@ -179,5 +180,32 @@ describe.skipIf(!(need("redis") && need("docker")))("regions on two region-named
     // And /v1/regions counts the players where they are.
     const { regions } = (await (await fetch(`${gw.eu.url}/v1/regions`)).json()) as { regions: { name: string; players: number }[] };
     expect(Object.fromEntries(regions.map((r) => [r.name, r.players]))).toEqual({ eu: 2, us: 2 });
+  }, 30_000);
+
+  test("rooms and tickets take latencies: a room goes to the creator's best region on its first connect; a ticket queues there with its fallbacks", async () => {
+    // Free every seat: the sessions leave.
+    for (const c of clients) if (c.session) await c.leave();
+    await waitFor(async () => (await sched.registry.list()).every((n) => n.reservedSeats === 0), 5000, "seats released");
+    proxy.us.delayMs = 15;
+    proxy.eu.delayMs = 90;
+    const host = await player("host");
+    const choice = await host.regions.choose({ samples: 3 });
+    expect(choice.region).toBe("us");
+    const room = await host.rooms.create({ visibility: "public", maxPlayers: 2, latencies: choice.latencies });
+    expect(room.region).toBe("us");
+    const s = openSocket(room.connectUrl, ["bearer", (await host.tokenForSocket(false))!]);
+    try {
+      await s.opened;
+      expect((await host.rooms.get(room.code)).nodeId).toBe((await nodeIn("us")).id);
+    } finally {
+      s.ws.close();
+    }
+
+    const q = await player("queued");
+    const mine = await q.regions.choose({ samples: 3 });
+    const ticket = await q.matchmaking.createTicket({ mode: "duel", latencies: mine.latencies });
+    const store = new TicketStore({ redis: tr.redis, keys: tr.keys, config });
+    const queued = await store.readQueue("duel", "us", 10);
+    expect(queued.tickets.map((t) => [t.id, t.region, t.fallbacks])).toEqual([[ticket.ticketId, "us", ["eu"]]]);
   }, 30_000);
 });

@@ -17,7 +17,6 @@ export interface Keys {
   nodeActivity(nodeId: string): string; // string: last player activity (ms)
   nodeSeats(nodeId: string): string; // set of player-session ids holding a seat on the node (join reservations)
   nodeRoomSeats(nodeId: string): string; // hash room code -> player seats the room takes on the node (its maxPlayers, at most the capacity)
-  readonly nodeSeq: string; // counter for node ids
   readonly ports: string; // hash port -> nodeId (process driver / host networking allocation)
 
   // Gateways
@@ -27,7 +26,7 @@ export interface Keys {
   // Rooms
   room(code: string): string; // hash: the room record (incl. nodeId once placed)
   roomNode(code: string): string; // string: the node a room is placed on (placement; never recomputed while the room lives)
-  roomPlayers(code: string): string; // hash playerId -> json seat
+  roomPlayers(code: string): string; // hash playerId -> join order (the longest-seated player becomes host)
   roomBanned(code: string): string; // set of kicked player ids
   roomInvites(code: string): string; // set of invited player ids
   roomVotes(code: string): string; // set of player ids voting to restart (state `ending`)
@@ -123,7 +122,6 @@ export function createKeys(prefix: string): Keys {
     nodeSeats: (id: string) => `${p}node:${safe("node id", id)}:seats`,
     nodeRoomSeats: (id: string) => `${p}node:${safe("node id", id)}:room-seats`,
     nodeActivity: (id: string) => `${p}node:${safe("node id", id)}:activity`,
-    nodeSeq: `${p}seq:node`,
     ports: `${p}ports`,
 
     gateway: (id: string) => `${p}gateway:${safe("gateway id", id)}`,
@@ -141,6 +139,8 @@ export function createKeys(prefix: string): Keys {
     matchResults: `${p}stream:match-results`,
     roomAbsences: `${p}room-absences`,
     roomPresence: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:presence`,
+    roomSnapshot: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:snapshot`,
+    roomResume: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:resume`,
     gatewayPresence: (id: string) => `${p}gateway:${safe("gateway id", id)}:presence`,
     presenceGateways: `${p}presence-gateways`,
 
@@ -148,8 +148,6 @@ export function createKeys(prefix: string): Keys {
     playerSession: (playerId: string) => `${p}player:${safe("player id", playerId)}:session`,
     sessions: `${p}sessions`,
 
-    roomSnapshot: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:snapshot`,
-    roomResume: (code: string) => `${p}room:${safe("room code", code, ROOM_CODE_RE)}:resume`,
     refreshToken: (id: string) => `${p}refresh:${safe("token id", id)}`,
     seatToken: (id: string) => `${p}seat:${safe("token id", id)}`,
 

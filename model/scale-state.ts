@@ -6,12 +6,30 @@
 import type { Keys } from "../core/keys.ts";
 import type { Redis } from "../core/redis.ts";
 
-/** A scaling decision as the dashboard lists it (keys.scaleEvents, newest first). */
+export const SCALE_ACTIONS = ["up", "down", "floor", "replace", "refused"] as const;
+export type ScaleAction = (typeof SCALE_ACTIONS)[number];
+
+/** A scaling decision as the scheduler records it and the dashboard lists it (keys.scaleEvents, newest first). */
 export interface ScaleEvent {
   at: number;
-  action: "up" | "down" | "floor" | "replace" | "refused";
+  action: ScaleAction;
   count: number;
   reason: string;
+}
+
+/** Parses the scale-events list, skipping anything that is not a well-formed event; newest first. */
+export function parseScaleEvents(raw: readonly string[]): ScaleEvent[] {
+  const out: ScaleEvent[] = [];
+  for (const r of raw) {
+    try {
+      const v = JSON.parse(r) as Partial<ScaleEvent> | null;
+      if (!v || typeof v.at !== "number" || !SCALE_ACTIONS.includes(v.action as ScaleAction)) continue;
+      out.push({ at: v.at, action: v.action as ScaleAction, count: typeof v.count === "number" ? v.count : 0, reason: typeof v.reason === "string" ? v.reason.slice(0, 200) : "" });
+    } catch {
+      /* not JSON: skipped */
+    }
+  }
+  return out.sort((a, b) => b.at - a.at);
 }
 
 export interface ScaleState {

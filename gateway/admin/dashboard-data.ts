@@ -9,14 +9,9 @@ import { publicNode, type PublicNode } from "../../core/types.ts";
 import { parseTemplaterEvent, type TemplaterEvent } from "../../model/templater-events.ts";
 import type { SchedulerClient } from "../../model/jobs.ts";
 import { summarizeCapacity, type CapacitySnapshot } from "../ops/capacity.ts";
+import { parseScaleEvents, type ScaleEvent } from "../../model/scale-state.ts";
 
-/** A scaling decision as the scheduler writes it to keys.scaleEvents. */
-export interface ScaleEvent {
-  at: number;
-  action: string;
-  count: number;
-  reason: string;
-}
+export type { ScaleEvent };
 
 /** Everything on the dashboard at one moment. */
 export interface DashboardSnapshot {
@@ -35,20 +30,7 @@ export interface DashboardSnapshot {
 /** How many scale events the dashboard lists. */
 export const SCALE_EVENTS_SHOWN = 20;
 
-/** Parses the scale-events list, skipping anything that is not a well-formed event. */
-export function parseScaleEvents(raw: readonly string[]): ScaleEvent[] {
-  const out: ScaleEvent[] = [];
-  for (const r of raw) {
-    try {
-      const v = JSON.parse(r) as Partial<ScaleEvent> | null;
-      if (!v || typeof v.at !== "number" || typeof v.action !== "string") continue;
-      out.push({ at: v.at, action: v.action.slice(0, 64), count: typeof v.count === "number" ? v.count : 0, reason: typeof v.reason === "string" ? v.reason.slice(0, 200) : "" });
-    } catch {
-      /* not JSON: skipped */
-    }
-  }
-  return out.sort((a, b) => b.at - a.at);
-}
+export { parseScaleEvents };
 
 export interface DashboardSources {
   nodes: NodeRegistry;

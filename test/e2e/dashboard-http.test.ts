@@ -33,10 +33,10 @@ describe("dashboard auth helpers", () => {
   });
 
   test("parseScaleEvents keeps well-formed events, newest first", () => {
-    const raw = [JSON.stringify({ at: 1, action: "scale-up", count: 2, reason: "r" }), "not json", JSON.stringify({ at: 3, action: "scale-down", count: 1, reason: "idle" }), JSON.stringify({ nope: 1 })];
+    const raw = [JSON.stringify({ at: 1, action: "up", count: 2, reason: "r" }), "not json", JSON.stringify({ at: 3, action: "down", count: 1, reason: "idle" }), JSON.stringify({ nope: 1 }), JSON.stringify({ at: 4, action: "explode", count: 1, reason: "no such action" })];
     expect(parseScaleEvents(raw)).toEqual([
-      { at: 3, action: "scale-down", count: 1, reason: "idle" },
-      { at: 1, action: "scale-up", count: 2, reason: "r" },
+      { at: 3, action: "down", count: 1, reason: "idle" },
+      { at: 1, action: "up", count: 2, reason: "r" },
     ]);
   });
 });

@@ -32,6 +32,9 @@ export function recordingPlacement(): Placement & { released: string[] } {
     async placeRoom() {
       throw new Error("placement is not part of these tests");
     },
+    async placeRoomWithSeat() {
+      throw new Error("placement is not part of these tests");
+    },
     async nodeForRoom() {
       return undefined;
     },

@@ -6,7 +6,7 @@ import { jobIds } from "../../model/jobs.ts";
 import { sweepExpiredSessions } from "../../model/sessions/session-store.ts";
 import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { makeNode } from "../support/nodes.ts";
-import { need, testRedis, type TestRedis } from "../support/services.ts";
+import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
 
 type Json = Record<string, unknown> & { error?: { code: string; message: string } };
 
@@ -142,7 +142,8 @@ describe.skipIf(!need("redis"))("gateway HTTP", () => {
     test("a join waits for a node that becomes ready (woken by the node event)", async () => {
       const t = await gw.token();
       const pending = call(gw, "POST", "/v1/players/join", { region: "local" }, t);
-      await Bun.sleep(150);
+      // The join is waiting once it has registered itself as a pending join (what the autoscaler sees).
+      await waitFor(async () => (await gw.deps.redis.zcard(gw.deps.keys.pendingJoins)) > 0, 5_000, "the join to wait for a node");
       const n = await startTestNode(gw.deps, { capacity: 1 });
       nodes.push(n);
       const j = await pending;

@@ -278,6 +278,7 @@ if (!stopping) {
   const lines = [
     "",
     "fleetgate is running:",
+    ...(config.demo ? [`  demo         ${api}/demo  (play: sign in, lobbies, chat, matchmaking)`] : []),
     `  API          ${api}  (docs ${api}/docs)`,
     `  WebSocket    ${withHaproxy ? `ws://127.0.0.1:${config.haproxyPort}` : api.replace("http", "ws")}/v1/connect?room=CODE`,
     `  dashboard    ${api}/admin?token=<admin token>`,

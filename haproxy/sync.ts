@@ -9,6 +9,12 @@
  *   admin state the registry changed, so a missed pub/sub message (or a gateway that died without
  *   saying so) heals. A server an operator drained by hand on the stats page stays drained until
  *   its node's registry state changes.
+ * - A gateway replica leaves the config when its heartbeat expires: a render is scheduled for the
+ *   moment the oldest listed heartbeat passes the registry's TTL (not only at the next resync).
+ * - A Redis outage never empties `backend gateways`: while Redis is unreachable nothing is
+ *   rendered, and for one TTL after it is back the replicas of the last render stay listed even
+ *   if their records expired meanwhile — they re-register the moment Redis is back, and a replica
+ *   that really died leaves at the end of that TTL (HAProxy's health checks skip it meanwhile).
  * - Every swap that is not a no-op is reported: log, fleetgate_haproxy_reloads_total{outcome}, and
  *   a TemplaterEvent on keys.templaterEventsChannel (the dashboard shows the last one).
  */
@@ -20,7 +26,7 @@ import type { Logger } from "../core/log.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { NodeRegistry } from "../model/node-registry.ts";
 import type { Redis } from "../core/redis.ts";
-import type { NodeEvent } from "../core/types.ts";
+import type { GatewayRecord, NodeEvent } from "../core/types.ts";
 import { HaproxyControl, type ApplyResult, type EdgeControl } from "./control.ts";
 import { adminStateOf } from "./master-cli.ts";
 import type { TemplaterEvent } from "../model/templater-events.ts";
@@ -113,6 +119,46 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
   const eventAdmin = new Map<string, { admin: ServerAdminState; seq: number }>();
   let lastEvent: TemplaterEvent | undefined;
   let chain: Promise<unknown> = Promise.resolve();
+  /** The gateways of the last applied render (kept across a Redis outage, see the header). */
+  let renderedGateways: GatewayRecord[] = [];
+  /** When Redis came back after an outage (undefined: no recent outage). */
+  let redisBackAt: number | undefined;
+  let redisDown = false;
+  /** The render scheduled for when the oldest listed gateway heartbeat (or the outage grace) expires. */
+  let expiryTimer: TimerHandle | undefined;
+  let stopped = false;
+  const gatewayTtlMs = deps.gateways.ttlMs;
+
+  /** Lists live gateways; right after a Redis outage, keeps the last render's ones for one TTL. */
+  async function listGateways(now: number): Promise<GatewayRecord[]> {
+    const live = await deps.gateways.list(now);
+    if (redisBackAt === undefined) return live;
+    if (now - redisBackAt >= gatewayTtlMs) {
+      redisBackAt = undefined;
+      return live;
+    }
+    const ids = new Set(live.map((g) => g.id));
+    const kept = renderedGateways.filter((g) => !ids.has(g.id));
+    if (kept.length > 0) log.info("keeping gateways through the Redis outage grace", { gateways: kept.map((g) => g.id), untilMs: redisBackAt + gatewayTtlMs - now });
+    return [...live, ...kept].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Schedules a render at the next moment the gateway list can change by time alone. */
+  function scheduleExpiry(gateways: readonly GatewayRecord[]): void {
+    expiryTimer?.cancel();
+    expiryTimer = undefined;
+    if (stopped) return;
+    const now = clock.now();
+    const times = gateways.map((g) => g.lastSeenAt + gatewayTtlMs).filter((t) => Number.isFinite(t) && t > now);
+    if (redisBackAt !== undefined) times.push(redisBackAt + gatewayTtlMs);
+    if (times.length === 0) return;
+    // A little after the expiry, so the list taken then no longer has the replica.
+    const at = Math.min(...times) + 20;
+    expiryTimer = clock.setTimeout(() => {
+      expiryTimer = undefined;
+      debouncer.request("gateway heartbeat expiry");
+    }, Math.max(0, at - now));
+  }
 
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(fn, fn);
@@ -173,7 +219,7 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
   async function syncOnce(reasons: readonly string[]): Promise<SyncResult> {
     const started = clock.now();
     const listedAt = eventSeq;
-    const [gateways, nodes] = await Promise.all([deps.gateways.list(clock.now()), deps.nodes.list()]);
+    const [gateways, nodes] = await Promise.all([listGateways(clock.now()), deps.nodes.list()]);
     let r: RenderResult;
     try {
       r = render({ gateways, nodes }, settings, templates);
@@ -194,6 +240,9 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
       }
       for (const [id, ev] of eventAdmin) if (ev.seq <= listedAt) eventAdmin.delete(id);
       liveNames = new Set(desired.keys());
+      const renderedNames = new Set(r.gateways.map((g) => g.name));
+      renderedGateways = gateways.filter((g) => renderedNames.has(g.id));
+      scheduleExpiry(gateways);
       if (res.started) enforced.clear();
       metrics.servers.set(r.gateways.length, { backend: "gateways" });
       metrics.servers.set(r.nodes.length, { backend: NODES_BACKEND });
@@ -246,6 +295,21 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
     debouncer.request(`node ${e.nodeId} ${e.from ?? "new"}→${e.to ?? "deleted"}`);
   }
 
+  // Redis outages: nothing renders while it is gone (listing fails); when it is back, a render at
+  // once, with the grace of listGateways.
+  deps.redis.on("reconnecting", () => {
+    redisDown = true;
+  });
+  deps.redis.on("error", () => {
+    redisDown = true;
+  });
+  deps.redis.on("ready", () => {
+    if (!redisDown) return;
+    redisDown = false;
+    redisBackAt = clock.now();
+    debouncer.request("redis back");
+  });
+
   // First render before following events, so HAProxy runs (or is attached) when this returns.
   const first = await runSync(["start"]);
   if (first.outcome !== "ok" && first.outcome !== "unchanged") log.error("initial HAProxy config not applied", { outcome: first.outcome, error: first.error });
@@ -285,7 +349,6 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
     log.info(`templater metrics on http://127.0.0.1:${server.port}/metrics`);
   }
 
-  let stopped = false;
   return {
     settings,
     control,
@@ -301,6 +364,7 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      expiryTimer?.cancel();
       resync.cancel();
       debouncer.stop();
       await unsubscribeNodes();

@@ -124,6 +124,8 @@ export const roomStateCodec: RoomStateCodec<RoomGameState> = {
 export interface RoomStateBody extends RoomGameState {
   resume: number | null;
   fromSnapshot: boolean;
+  /** The count the room started with here (the snapshot's on a resume, else 0). */
+  startCount: number;
 }
 
 interface PlayerData {
@@ -170,7 +172,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
     onError: (err, room) => log.warn("room snapshot", { room, error: err instanceof Error ? err.message : String(err) }),
   });
   /** How each room started here (X-Resume, snapshot or not), for GET /rooms/:code/state. */
-  const roomStarts = new Map<string, { resume: number | null; fromSnapshot: boolean }>();
+  const roomStarts = new Map<string, { resume: number | null; fromSnapshot: boolean; startCount: number }>();
   const tokenDigest = createHash("sha256").update(opts.token).digest();
 
   /**
@@ -271,7 +273,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
         const code = room.slice(0, -6);
         const st = roomStates.state(code);
         if (!st) return errorResponse(404, "NO_SUCH_ROOM", "the room is not on this node");
-        const started = roomStarts.get(code) ?? { resume: null, fromSnapshot: false };
+        const started = roomStarts.get(code) ?? { resume: null, fromSnapshot: false, startCount: 0 };
         return jsonResponse(200, { count: st.count, last: st.last, ...started } satisfies RoomStateBody);
       }
       if (!ROOM_CODE_RE.test(room)) return errorResponse(400, "BAD_ROOM_CODE", "room code must be 4-32 characters of [A-Za-z0-9_-]");
@@ -297,7 +299,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       if (roomStates.state(room) !== undefined) return upgrade();
       // A room new on this node: a resume (X-Resume) loads its last snapshot before any frame of it is handled.
       return roomStates.open(room, resumeAttempt(req)).then((start) => {
-        if (!roomStarts.has(room)) roomStarts.set(room, { resume: start.resume ?? null, fromSnapshot: start.fromSnapshot });
+        if (!roomStarts.has(room)) roomStarts.set(room, { resume: start.resume ?? null, fromSnapshot: start.fromSnapshot, startCount: start.state.count });
         if (start.resume !== undefined) log.info("room resumed here", { room, resume: start.resume, fromSnapshot: start.fromSnapshot, count: start.state.count });
         return upgrade();
       });

@@ -55,6 +55,8 @@ export function openRoomPlayer(wsUrl: string, room: string, id: string, token: s
     const i = data.lastIndexOf(":");
     const sender = data.slice(0, i);
     const seq = Number(data.slice(i + 1));
+    // Frames of the node's own (e.g. the reference node's drain notice) are not the players'.
+    if (i < 0 || !Number.isInteger(seq)) return;
     const last = p.lastSeq.get(sender) ?? -1;
     if (seq <= last) p.outOfOrder++;
     else {

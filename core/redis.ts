@@ -26,6 +26,10 @@ export function redisOptions(target: RedisTarget, extra: RedisOptions = {}): Red
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     lazyConnect: false,
+    // Reconnect at least every 500 ms (ioredis's default backs off to 2 s): a Redis that is back is
+    // used again within half a second (`/ready` 200, the gateway re-registered). The attempts are
+    // not logged one by one (core/redis-outage.ts).
+    retryStrategy: (times: number) => Math.min(times * 50, 500),
     ...extra,
   };
 }

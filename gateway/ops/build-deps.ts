@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../../core/log.ts";
 import { MetricsRegistry } from "../../core/metrics.ts";
 import { RedisNodeRegistry } from "../../model/node-registry.ts";
 import { createRedis } from "../../core/redis.ts";
-import { RedisOutageWatch } from "../../core/redis-outage.ts";
+import { isRedisUnavailable, RedisOutageWatch } from "../../core/redis-outage.ts";
 import { createQueues, createSchedulerClient } from "../../model/jobs.ts";
 import { JwtAuthenticator, jwtKeysFromConfig } from "../auth/jwt.ts";
 import type { GatewayDeps } from "../deps.ts";
@@ -61,6 +61,9 @@ export function buildGatewayDeps(config: Config, opts: { jwtSecret: string | und
   // Adding a job is on a request path (join, scale): bounded like the command connection.
   queueConnection.options.commandTimeout = config.redisCommandTimeoutMs;
   const queues = createQueues(queueConnection, keys);
+  // A queue re-emits its connection's errors, one per reconnect attempt (printed with a stack when
+  // nobody listens): the outage watch reports the outage once, a failed add rejects its request.
+  for (const q of queues.all()) q.on("error", (err: Error) => !outage.outage && !isRedisUnavailable(err) && log.warn("job queue error", { error: err.message }));
   const scheduler = createSchedulerClient(queues);
   const partial = { config, keys, redis, newRedis, clock, log, metrics: new MetricsRegistry({ processMetrics: true }), nodes, gateways, auth: jwt, signer: jwt, placement: new RedisPlacement(redis, keys, nodes), scheduler, queues, gatewayId: gatewayIdFor(config) };
   const deps: GatewayDeps = { ...partial, seats: createSeatChecker(partial), presence: createRoomPresence(partial) };

@@ -12,6 +12,7 @@ import type { Logger } from "../../core/log.ts";
 import type { Counter, Gauge, MetricsRegistry } from "../../core/metrics.ts";
 import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
+import { isRedisUnavailable } from "../../core/redis-outage.ts";
 import type { RoomEvent } from "../../core/types.ts";
 import type { RoomPresence } from "../contracts.ts";
 import { frameRateLimits, type FrameRateLimits } from "./frame-rate.ts";
@@ -183,7 +184,8 @@ export class RelayHub implements RelayOwner {
         this.deps.log.warn("malformed room event ignored");
       }
     });
-    sub.on("error", (err: Error) => this.deps.log.warn("room-events subscriber error", { err }));
+    // Connection errors repeat on every reconnect attempt; the Redis outage itself is logged once (RedisOutageWatch).
+    sub.on("error", (err: Error) => !isRedisUnavailable(err) && this.deps.log.warn("room-events subscriber error", { err }));
     await sub.subscribe(channel);
     this.unsubscribe = async () => {
       await sub.unsubscribe(channel).catch(() => {});

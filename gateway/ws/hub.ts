@@ -13,6 +13,10 @@ import type { Counter, Gauge, MetricsRegistry } from "../../core/metrics.ts";
 import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import { isRedisUnavailable } from "../../core/redis-outage.ts";
+import { reportUpstreamLoss } from "../../model/node-loss.ts";
+
+/** A gateway reports one node lost at most this often (its players' upstreams fail together). */
+const LOSS_REPORT_EVERY_MS = 1000;
 import type { RoomEvent } from "../../core/types.ts";
 import type { RoomPresence } from "../contracts.ts";
 import { frameRateLimits, type FrameRateLimits } from "./frame-rate.ts";
@@ -47,6 +51,8 @@ export class RelayHub implements RelayOwner {
   private readonly flushed: RelayStats = { framesUp: 0, bytesUp: 0, framesDown: 0, bytesDown: 0 };
   private readonly byRoom = new Map<string, Set<RelayState>>();
   private readonly all = new Set<RelayState>();
+  /** When this gateway last reported each node lost (one report per node per LOSS_REPORT_EVERY_MS). */
+  private readonly lossReported = new Map<string, number>();
   private tickTimer: TimerHandle | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly frames: Counter;
@@ -87,6 +93,25 @@ export class RelayHub implements RelayOwner {
   /** The live connections' states (operators' debugging and tests; do not mutate). */
   connections(): RelayState[] {
     return [...this.all];
+  }
+
+  /**
+   * An upstream to a node failed (relay.ts): the node leaves placement at once (model/node-loss.ts)
+   * and the scheduler's health check confirms or restores it. Many players of one node fail
+   * together: one report per node per LOSS_REPORT_EVERY_MS.
+   */
+  upstreamLost(d: RelayState, why: string): void {
+    const nodeId = d.target?.nodeId;
+    if (!nodeId) return;
+    const now = this.deps.clock.now();
+    const last = this.lossReported.get(nodeId);
+    if (last !== undefined && now - last < LOSS_REPORT_EVERY_MS) return;
+    if (this.lossReported.size > 1000) this.lossReported.clear();
+    this.lossReported.set(nodeId, now);
+    reportUpstreamLoss(this.deps.nodes, nodeId, now, why).then(
+      (moved) => moved && this.deps.log.warn("node taken out of placement: its upstream connections failed", { nodeId, why }),
+      (err: unknown) => this.deps.log.warn("could not report a lost node", { nodeId, error: err instanceof Error ? err.message : String(err) }),
+    );
   }
 
   reconnectReason(why: string): string {
@@ -173,6 +198,14 @@ export class RelayHub implements RelayOwner {
 
   private async doStart(): Promise<void> {
     this.tickTimer = this.deps.clock.setInterval(() => void this.tick(), TICK_MS);
+    if (this.resumer) {
+      // A node the registry gives up (failed health checks, stopped, deleted) moves its rooms even
+      // when their upstream sockets still look open (a hung node).
+      const off = await this.deps.nodes.subscribe((e) => {
+        if (e.to === "unhealthy" || e.to === "stopping" || e.to === "stopped" || e.to === undefined) this.nodeGone(e.nodeId, `node ${e.to ?? "deleted"}`);
+      });
+      this.unsubscribeNodes = off;
+    }
     const sub = this.deps.newRedis();
     const channel = this.deps.keys.roomEventsChannel;
     sub.on("message", (ch: string, msg: string) => {
@@ -193,9 +226,26 @@ export class RelayHub implements RelayOwner {
     };
   }
 
+  private unsubscribeNodes: (() => Promise<void>) | undefined;
+
+  /** Resumes every connection of this gateway still on `nodeId` (see ResumeCoordinator.lose). */
+  nodeGone(nodeId: string, why: string): number {
+    const r = this.resumer;
+    if (!r) return 0;
+    let n = 0;
+    for (const d of [...this.all]) {
+      if (d.target?.nodeId !== nodeId || d.resume || d.closed) continue;
+      r.lose(d, why);
+      n++;
+    }
+    return n;
+  }
+
   async stop(): Promise<void> {
     await this.starting?.catch(() => {});
     this.starting = undefined;
+    await this.unsubscribeNodes?.().catch(() => {});
+    this.unsubscribeNodes = undefined;
     this.tickTimer?.cancel();
     this.tickTimer = undefined;
     await this.unsubscribe?.();

@@ -196,6 +196,19 @@ export class ResumeCoordinator implements Resumer {
     this.deps.log.debug("player resumed", { room: d.roomCode, playerId: d.playerId, from: r.lostNodeId, to: d.target?.nodeId, pausedMs });
   }
 
+  /**
+   * The registry says the connection's node is gone (unhealthy after failed health checks,
+   * stopping, stopped, deleted) while its upstream may still look open (a hung node): drop the
+   * upstream and resume the room like a lost connection.
+   */
+  lose(d: RelayState, why: string): void {
+    if (!this.deps.config.resume || d.resume || d.closed || !d.target) return;
+    const up = d.upstream;
+    d.upstream = undefined;
+    up?.close(1001, why); // an owner's close brings no event
+    this.begin(d, 1006, why);
+  }
+
   cancel(d: RelayState): void {
     const r = d.resume;
     if (!r) return;

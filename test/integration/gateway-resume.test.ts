@@ -219,6 +219,36 @@ describe.skipIf(!need("redis"))("session resume", () => {
     expect(gw.app.decorator.gateway.hub.resumer?.stats.started).toBe(0);
   });
 
+  test("a hung node (socket open, /health silent) that the health checks mark unhealthy: its room moves", async () => {
+    const { tr, gw } = await setup("resume-hung");
+    const token = `tok-${crypto.randomUUID()}`;
+    const hung = Bun.serve<undefined>({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (req, srv) => {
+        if (new URL(req.url).pathname === "/health") return new Promise<Response>(() => {}); // never answers
+        return srv.upgrade(req, { data: undefined }) ? undefined : new Response("no", { status: 400 });
+      },
+      websocket: { message() {} }, // swallows frames: hung
+    });
+    cleanups.push(() => hung.stop(true));
+    const id = `n-hung-${crypto.randomUUID().slice(0, 6)}`;
+    await gw.deps.nodes.create(makeNode({ id, port: hung.port!, token, capacity: 1000, maxRooms: 1000, region: "local", state: "ready", startedAt: Date.now(), lastSeenAt: Date.now() }), Date.now());
+    const room = "resume-hung-1";
+    await gw.deps.redis.set(gw.deps.keys.roomNode(room), id);
+    const s = await join(gw, room);
+    const b = await addNode(gw, { roomMode: "echo" });
+    s.ws.send("lost in the hung node");
+    // What the scheduler's health check does after HEALTH_CHECK_FAILURES probes.
+    await gw.deps.nodes.transition(id, "unhealthy", Date.now(), { reason: "test: health checks failed" });
+    await waitFor(async () => (await roomNode(tr, room)) === b.id, 3000, "room on the healthy node");
+    s.ws.send("after");
+    await s.waitMessages(1, 3000);
+    expect(s.messages).toEqual(["after"]);
+    expect(await notClosed(s)).toBe("open");
+    s.ws.close();
+  });
+
   test("no node takes the room within RESUME_TIMEOUT: 4009", async () => {
     const { gw } = await setup("resume-timeout", { resumeTimeoutMs: 600, joinWaitTimeoutMs: 600 });
     const a = await addNode(gw, { roomMode: "echo" });

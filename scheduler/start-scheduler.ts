@@ -155,10 +155,15 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
   });
   const connection = bullConnection(config);
   const queues = createQueues(connection, keys);
+  // Queues re-emit their connections' errors, one per reconnect attempt (printed with a stack when
+  // nobody listens); the outage watch reports an outage once.
+  const quiet = (what: string) => (err: Error) => !outage.outage && !isRedisUnavailable(err) && log.warn(`${what} error`, { error: err.message });
+  for (const q of queues.all()) q.on("error", quiet("job queue"));
   const client = createSchedulerClient(queues);
   // One long-lived QueueEvents, created and ready before any job is added (a QueueEvents created
   // per wait misses events that fire before it subscribes).
   const scaleUpEvents = new QueueEvents(keys.queues.scaleUp, { connection, prefix: keys.bullPrefix });
+  scaleUpEvents.on("error", quiet("queue events"));
   await scaleUpEvents.waitUntilReady();
   scaleUpEvents.on("failed", ({ jobId, failedReason }) => log.warn("scale-up job failed", { jobId, failedReason }));
 

@@ -53,6 +53,11 @@ export interface RelayOwner {
    * context (a seam so tests can count upstream opens).
    */
   openUpstream(d: RelayState, dial: { host: string; port: number; path: string; headers: Record<string, string> }): UpstreamSocket<RelayState>;
+  /**
+   * The upstream to the node failed — refused, timed out, or dropped without a close frame — so the
+   * node is likely lost: the owner reports it (model/node-loss.ts) so it leaves placement at once.
+   */
+  upstreamLost?(d: RelayState, why: string): void;
   /** Session resume (gateway/ws/resume.ts); absent or off: a lost node closes its players 4009. */
   readonly resumer?: Resumer | undefined;
 }
@@ -283,7 +288,9 @@ function onOpen(ws: ServerWebSocket<RelayState>): void {
 
 function onConnectTimeout(d: RelayState): void {
   d.connectTimer = undefined;
-  if (!d.upstreamOpen) closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream did not open in time");
+  if (d.upstreamOpen) return;
+  d.owner.upstreamLost?.(d, "upstream did not open in time");
+  closeRelay(d, CloseCode.UPSTREAM_ERROR, "upstream did not open in time");
 }
 
 /** The upstream's events, for every connection (the context is the connection's state). */
@@ -331,6 +338,10 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
   close(d, code, reason, wasOpen) {
     if (d.closed) return;
     d.upstream = undefined;
+    // A refused dial, or an open connection cut without a close frame (a killed container): the
+    // node is reported before anything else, so a reconnect or a resume is placed elsewhere. A
+    // node that refused the handshake itself (an HTTP answer) is alive and is not reported.
+    if (code === 1006 && (wasOpen || reason.startsWith("connect failed"))) d.owner.upstreamLost?.(d, reason || "connection lost");
     // A lost node (or a failed dial while resuming): the player stays, the room moves (resume.ts).
     if ((wasOpen || d.resume) && d.owner.resumer?.begin(d, code, reason)) return;
     if (!wasOpen) {

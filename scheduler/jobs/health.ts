@@ -55,6 +55,10 @@ async function applyVerdict(ctx: SchedulerContext, n: NodeRecord, v: HealthVerdi
   if (!v.to) {
     await ctx.registry.update(n.id, v.patch);
     if (v.reason !== "ok") ctx.log.debug("health check", { nodeId: n.id, reason: v.reason });
+    if (v.replace) {
+      ctx.log.warn("node lost", { nodeId: n.id, reason: v.reason });
+      await requestReplacement(ctx, n, v, now);
+    }
     return;
   }
   try {
@@ -71,9 +75,11 @@ async function applyVerdict(ctx: SchedulerContext, n: NodeRecord, v: HealthVerdi
     out.recovered.push(n.id);
     ctx.log.info("node healthy again", { nodeId: n.id });
   }
-  if (v.replace) {
-    // One replacement per loss: the id names the node and the moment it was lost.
-    await ctx.requests.scaleUp({ count: 1, region: n.region, reason: `replace unhealthy ${n.id}`, requestId: `replace-${n.id}-${now}` });
-    await ctx.scaleState.record({ at: now, action: "replace", count: 1, reason: `${n.id}: ${v.reason}` });
-  }
+  if (v.replace) await requestReplacement(ctx, n, v, now);
+}
+
+async function requestReplacement(ctx: SchedulerContext, n: NodeRecord, v: HealthVerdict, now: number): Promise<void> {
+  // One replacement per loss: the id names the node and the moment it was lost.
+  await ctx.requests.scaleUp({ count: 1, region: n.region, reason: `replace unhealthy ${n.id}`, requestId: `replace-${n.id}-${now}` });
+  await ctx.scaleState.record({ at: now, action: "replace", count: 1, reason: `${n.id}: ${v.reason}` });
 }

@@ -41,6 +41,12 @@ export function healthVerdict(n: NodeRecord, probe: ProbeResult, now: number, c:
 function failed(n: NodeRecord, error: string, c: HealthConfig): HealthVerdict {
   const failures = n.healthFailures + 1;
   const patch: NodePatch = { healthFailures: failures };
+  if (n.state === "unhealthy" && n.healthFailures === 0) {
+    // Taken out by a gateway that saw its connections fail (model/node-loss.ts), and this probe
+    // fails too: the loss is confirmed, and the node served players — replace it (once: the
+    // failure count is no longer 0 after this).
+    return { patch, replace: true, reason: `upstream loss reported by a gateway, confirmed by a failed health check (${error})` };
+  }
   if (n.state !== "unhealthy" && failures >= c.healthCheckFailures) {
     // A draining node that dies needs no replacement: it was leaving anyway.
     return { patch, to: "unhealthy", replace: n.state === "ready", reason: `${failures} failed health checks (last: ${error})` };

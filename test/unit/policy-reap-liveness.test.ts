@@ -95,6 +95,9 @@ describe("healthVerdict", () => {
     { name: "third failure of a draining node: unhealthy, no replacement", node: nodeRec("a", { state: "draining", healthFailures: 2 }), probe: bad, to: "unhealthy", replace: false, failures: 3 },
     { name: "already unhealthy: counts on, no second replacement", node: nodeRec("a", { state: "unhealthy", healthFailures: 3 }), probe: bad, replace: false, failures: 4 },
     { name: "unhealthy that answers again: ready", node: nodeRec("a", { state: "unhealthy", healthFailures: 5 }), probe: ok, to: "ready", replace: false, failures: 0 },
+    { name: "taken out by a gateway (failures 0), probe fails: loss confirmed, one replacement", node: nodeRec("a", { state: "unhealthy", healthFailures: 0 }), probe: bad, replace: true, failures: 1 },
+    { name: "taken out by a gateway, probe fails again: no second replacement", node: nodeRec("a", { state: "unhealthy", healthFailures: 1 }), probe: bad, replace: false, failures: 2 },
+    { name: "taken out by a gateway but it answers: restored to ready", node: nodeRec("a", { state: "unhealthy", healthFailures: 0 }), probe: ok, to: "ready", replace: false, failures: 0 },
     { name: "another node answering on the port is a failure", node: nodeRec("a", { healthFailures: 2 }), probe: { ...ok, nodeId: "b" } as ProbeResult, to: "unhealthy", replace: true, failures: 3 },
   ];
   for (const r of rows) {

@@ -23,6 +23,7 @@ import { sweepAbsentSeats } from "../model/rooms/seat-reaper.ts";
 import type { NodeDriver } from "./drivers/driver.ts";
 import { httpHealthProbe, type HealthProbe } from "./fleet/health-probe.ts";
 import { NodeLifecycle, localPortInUse } from "./fleet/node-lifecycle.ts";
+import { NodeStatsCollector } from "./fleet/node-stats.ts";
 import { RedisPortAllocator } from "./fleet/ports.ts";
 import { ScaleStateStore, livePendingJoins } from "../model/scale-state.ts";
 import { RedisRolloutStore, defaultVersion } from "../model/rollouts.ts";
@@ -270,6 +271,10 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     registry.list().then(metrics.observeNodes, () => {});
   }, Math.max(1_000, config.autoscaleIntervalMs));
 
+  // Node CPU / memory and log tails for the dashboard's node view, only while a dashboard is open.
+  const nodeStats = new NodeStatsCollector({ redis, keys, nodes: registry, driver, clock, log, intervalMs: Math.max(1_000, config.adminEventsIntervalMs * 2) });
+  nodeStats.start();
+
   let server: Server<undefined> | undefined;
   if (config.schedulerMetricsPort > 0) {
     server = Bun.serve({
@@ -306,6 +311,7 @@ export async function startScheduler(deps: StartSchedulerDeps): Promise<RunningS
     close() {
       closed ??= (async () => {
         gaugeTimer.cancel();
+        void nodeStats.stop();
         // Every Redis step is bounded (BullMQ's closes wait for Redis forever), and short when Redis is
         // already gone, so the nodes are removed well within SHUTDOWN_TIMEOUT either way.
         const step = outage.outage ? 200 : Math.max(200, Math.floor(config.shutdownTimeoutMs / 8));

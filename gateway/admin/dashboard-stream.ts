@@ -3,7 +3,8 @@
  * least one browser listens it takes one snapshot per ADMIN_EVENTS_INTERVAL and at once on any
  * node or templater event, and sends it to every listener when it changed (otherwise a comment
  * line, which also keeps idle-timeouts of proxies and Bun from closing the stream). With no
- * listener it holds no timer and no subscription.
+ * listener it holds no timer and no subscription. While it has listeners it keeps
+ * keys.dashboardWatch alive, so the scheduler samples node stats and log tails only then.
  */
 import type { Clock, TimerHandle } from "../../core/clock.ts";
 import type { Keys } from "../../core/keys.ts";
@@ -17,6 +18,8 @@ export interface DashboardStreamDeps extends DashboardSources {
   log: Logger;
   newRedis: () => Redis;
   intervalMs: number;
+  /** Written into keys.dashboardWatch (who is watching), for operators reading Redis. */
+  gatewayId?: string;
 }
 
 interface Listener {
@@ -125,6 +128,8 @@ export class DashboardStream {
         if (this.listeners.size === 0) return;
         let json: string;
         try {
+          // A dashboard is open: the scheduler samples node stats and log tails while this lives.
+          await this.deps.redis.set(this.deps.keys.dashboardWatch, this.deps.gatewayId ?? "1", "PX", Math.max(3000, this.deps.intervalMs * 3));
           json = JSON.stringify(await dashboardSnapshot(this.deps, this.deps.clock.now()));
         } catch (err) {
           this.deps.log.warn("dashboard snapshot failed", { err });

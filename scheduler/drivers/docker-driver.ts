@@ -18,7 +18,7 @@ import { realClock, type Clock } from "../../core/clock.ts";
 import type { DockerNetworkMode } from "../../core/config.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
 import { dockerFromUrl, dockerStatus } from "../../core/docker-connect.ts";
-import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
+import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec, type NodeStats } from "./driver.ts";
 import { KeyedLock } from "../../core/keyed-lock.ts";
 
 export const LABEL_FLEET = "fleetgate.fleet";
@@ -229,6 +229,19 @@ export class DockerDriver implements NodeDriver {
       return found.info.Config.Tty ? buf.toString("utf8") : demuxDockerLogs(buf);
     } catch (err) {
       throw classify(err, `logs of ${this.containerName(nodeId)}`);
+    }
+  }
+
+  async stats(nodeId: string): Promise<NodeStats | undefined> {
+    checkNodeId(nodeId);
+    const found = await this.locate(nodeId);
+    if (!found || !found.info.State?.Running) return undefined;
+    try {
+      // stream: false without one-shot: the engine takes two readings ~1 s apart, so precpu is set.
+      const s = (await found.container.stats({ stream: false })) as unknown as DockerStatsReading;
+      return dockerStats(s, Date.now());
+    } catch (err) {
+      throw classify(err, `stats of ${this.containerName(nodeId)}`);
     }
   }
 
@@ -479,4 +492,33 @@ export function demuxDockerLogs(buf: Uint8Array): string {
     i += 8 + len;
   }
   return Buffer.concat(parts).toString("utf8");
+}
+
+/** The fields of the engine's `/containers/{id}/stats` answer that {@link dockerStats} reads. */
+export interface DockerStatsReading {
+  cpu_stats?: { cpu_usage?: { total_usage?: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number };
+  precpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
+  memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+}
+
+/**
+ * CPU percent and memory from one stats answer, as `docker stats` computes them: CPU is the
+ * container's share of the host's CPU time between the two readings times the online CPUs;
+ * memory is usage minus the inactive page cache (cgroup v2 `inactive_file`, v1 `cache`).
+ */
+export function dockerStats(s: DockerStatsReading, at: number): NodeStats {
+  const cpu = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
+  const system = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
+  const online = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
+  const cpuPercent = cpu > 0 && system > 0 ? (cpu / system) * online * 100 : 0;
+  const usage = s.memory_stats?.usage ?? 0;
+  const cache = s.memory_stats?.stats?.inactive_file ?? s.memory_stats?.stats?.cache ?? 0;
+  const limit = s.memory_stats?.limit;
+  return {
+    at,
+    cpuPercent: Math.round(cpuPercent * 10) / 10,
+    memoryBytes: Math.max(0, usage - cache),
+    // An unlimited container reports the host's memory (or a huge number) as its limit.
+    memoryLimitBytes: limit && limit < 2 ** 60 ? limit : null,
+  };
 }

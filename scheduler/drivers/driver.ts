@@ -4,6 +4,7 @@
  * (test/support/driver-conformance.ts) runs against every driver.
  */
 import type { RoomMode } from "../../core/config.ts";
+import type { NodeStats } from "../../model/dashboard-history.ts";
 
 /** Everything a node needs to start; becomes the node contract's environment. */
 export interface NodeSpec {
@@ -49,6 +50,9 @@ export interface DriverNodeInfo extends NodeHandle {
   startedAt: number | undefined;
 }
 
+/** One reading of a node's resource use (stored for the dashboard as it is). */
+export type { NodeStats };
+
 export interface NodeDriver {
   readonly kind: string;
   /**
@@ -65,6 +69,12 @@ export interface NodeDriver {
   inspect(nodeId: string): Promise<DriverNodeInfo | undefined>;
   /** Recent output of the node, for operators and failed-start reports. */
   logs(nodeId: string, tailLines?: number): Promise<string>;
+  /**
+   * CPU and memory of a running node as its host measures it (Docker: the engine's container
+   * stats; processes: /proc), for the dashboard's node view. Undefined when the node is not
+   * running.
+   */
+  stats?(nodeId: string): Promise<NodeStats | undefined>;
   /** Releases driver resources (not the nodes). */
   close(): Promise<void>;
 }

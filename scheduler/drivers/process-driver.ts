@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { realClock, type Clock } from "../../core/clock.ts";
 import { silentLogger, type Logger } from "../../core/log.ts";
-import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec } from "./driver.ts";
+import { DriverError, type DriverNodeInfo, type NodeDriver, type NodeHandle, type NodeSpec, type NodeStats } from "./driver.ts";
 import { KeyedLock } from "../../core/keyed-lock.ts";
 
 /** Options of {@link ProcessDriver}. Nothing is read from the environment. */
@@ -138,6 +138,33 @@ export class ProcessDriver implements NodeDriver {
   async logs(nodeId: string, tailLines = 200): Promise<string> {
     checkNodeId(nodeId);
     return tailFile(this.logPath(nodeId), tailLines);
+  }
+
+  /** Last CPU-time reading per node, for the CPU percent between two calls. */
+  private readonly cpuReadings = new Map<string, { at: number; ticks: number }>();
+
+  async stats(nodeId: string): Promise<NodeStats | undefined> {
+    checkNodeId(nodeId);
+    const state = this.readState(nodeId);
+    if (!state || !this.isRunning(state)) {
+      this.cpuReadings.delete(nodeId);
+      return undefined;
+    }
+    let now = procReading(state.pid);
+    if (!now) return undefined;
+    let prev = this.cpuReadings.get(nodeId);
+    if (!prev) {
+      // First look at this node: a second reading a moment later gives a rate.
+      prev = { at: performance.now(), ticks: now.ticks };
+      await Bun.sleep(250);
+      now = procReading(state.pid) ?? now;
+    }
+    const t = performance.now();
+    this.cpuReadings.set(nodeId, { at: t, ticks: now.ticks });
+    const seconds = (t - prev.at) / 1000;
+    // /proc counts CPU time in clock ticks of 1/100 s (USER_HZ on Linux).
+    const cpuPercent = seconds > 0 ? ((now.ticks - prev.ticks) / 100 / seconds) * 100 : 0;
+    return { at: this.clock.now(), cpuPercent: Math.max(0, Math.round(cpuPercent * 10) / 10), memoryBytes: now.rssBytes, memoryLimitBytes: null };
   }
 
   async close(): Promise<void> {
@@ -409,5 +436,19 @@ function trimLog(path: string, max: number): void {
     writeFileSync(path, text);
   } catch {
     // No log yet.
+  }
+}
+
+/** utime + stime (clock ticks) and resident memory of a pid, from /proc; undefined if it is gone. */
+export function procReading(pid: number): { ticks: number; rssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return { ticks: Number.isFinite(ticks) ? ticks : 0, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+  } catch {
+    return undefined;
   }
 }

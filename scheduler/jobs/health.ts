@@ -4,6 +4,12 @@
  * verdicts (counts, lastSeenAt, `unhealthy` after HEALTH_CHECK_FAILURES), and ask for a
  * replacement when a serving node is lost. The gateway sees the `unhealthy` event and closes that
  * node's players with 4009.
+ *
+ * It also adopts `starting` nodes whose instance the driver already started (the record has its
+ * address) and that answer ready: the scale-up job that started them may have died with its
+ * scheduler, and its job waits out the BullMQ lock (SCHEDULER_LOCK_DURATION) before another
+ * replica picks it up — by then the node is ready, and the retried job finds it there instead of
+ * leaving it in `starting` (where the reaper would delete it as a failed start, to be recreated).
  */
 import { InvalidTransitionError, NodeNotFoundError } from "../../model/node-registry.ts";
 import type { NodeRecord } from "../../core/types.ts";
@@ -16,6 +22,8 @@ export interface HealthTickResult {
   failed: number;
   unhealthy: string[];
   recovered: string[];
+  /** `starting` nodes found running and healthy, turned ready (see adoptStarted). */
+  adopted: string[];
 }
 
 export async function processHealthTick(ctx: SchedulerContext, probe: HealthProbe = httpHealthProbe): Promise<HealthTickResult | { skipped: true }> {
@@ -23,7 +31,7 @@ export async function processHealthTick(ctx: SchedulerContext, probe: HealthProb
   if (!release) return { skipped: true };
   try {
     const nodes = (await ctx.registry.list()).filter((n) => CHECKED_STATES.includes(n.state));
-    const out: HealthTickResult = { checked: nodes.length, failed: 0, unhealthy: [], recovered: [] };
+    const out: HealthTickResult = { checked: nodes.length, failed: 0, unhealthy: [], recovered: [], adopted: [] };
     const failedNow = new Set<string>();
     await Promise.all(
       nodes.map(async (n) => {
@@ -40,14 +48,44 @@ export async function processHealthTick(ctx: SchedulerContext, probe: HealthProb
     // A node that fails now and has not answered for the whole failure budget (its earlier probes
     // hung, or no checker ran meanwhile) is lost without waiting for more failures. A node that
     // answers now is never marked, however long the checker was away.
-    const fresh = (await ctx.registry.list()).filter((n) => failedNow.has(n.id));
+    const after = await ctx.registry.list();
+    const fresh = after.filter((n) => failedNow.has(n.id));
     for (const n of staleNodes(fresh, ctx.clock.now(), ctx.config)) {
       await applyVerdict(ctx, n, { patch: {}, to: "unhealthy", replace: n.state === "ready", reason: `not seen for ${ctx.clock.now() - n.lastSeenAt} ms` }, out);
     }
+    await adoptStarted(ctx, probe, after, out);
     return out;
   } finally {
     await release();
   }
+}
+
+/**
+ * `starting` nodes the driver has started (their record carries the instance's address) that
+ * answer ready with their own id: turned `ready` now. A live scale-up job racing this loses
+ * nothing — its own `starting → ready` finds the node ready and takes it as its own.
+ */
+async function adoptStarted(ctx: SchedulerContext, probe: HealthProbe, nodes: readonly NodeRecord[], out: HealthTickResult): Promise<void> {
+  const started = nodes.filter((n) => n.state === "starting" && n.ref !== "" && n.port > 0);
+  await Promise.all(
+    started.map(async (n) => {
+      const p = await probe({ nodeId: n.id, host: n.host, port: n.port }, ctx.config.healthCheckTimeoutMs);
+      if (!p.ok || p.state !== "ready" || (p.nodeId !== undefined && p.nodeId !== n.id)) return;
+      const now = ctx.clock.now();
+      try {
+        await ctx.registry.transition(n.id, "ready", now, {
+          expectFrom: ["starting"],
+          patch: { rooms: p.rooms, players: p.players, lastSeenAt: now, lastActivityAt: now, healthFailures: 0 },
+          reason: "adopted: its instance runs and answers ready",
+        });
+      } catch (e) {
+        if (e instanceof InvalidTransitionError || e instanceof NodeNotFoundError) return;
+        throw e;
+      }
+      out.adopted.push(n.id);
+      ctx.log.info("node adopted: started by a scale-up whose scheduler went away, and healthy", { nodeId: n.id, requestId: n.requestId });
+    }),
+  );
 }
 
 async function applyVerdict(ctx: SchedulerContext, n: NodeRecord, v: HealthVerdict, out: HealthTickResult): Promise<void> {

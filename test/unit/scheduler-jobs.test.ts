@@ -323,6 +323,41 @@ describe("health tick", () => {
     expect((await m.registry.get(b!.id))?.state).toBe("ready");
   });
 
+  test("adopts a started, healthy node whose scale-up job went away; the job retried later neither waits nor recreates it", async () => {
+    const m = memoryScheduler({ nodeStartTimeoutMs: 60_000 });
+    const id = nodeIdFor("req-dead", 0);
+    // The job starts the instance, then waits for it to answer: its scheduler "dies" here.
+    m.down.add(id);
+    const orphaned = processScaleUp(scaleUp(1, "req-dead"), m.ctx);
+    for (let i = 0; i < 200 && !(await m.registry.get(id))?.ref; i++) await Bun.sleep(1);
+    expect((await m.registry.get(id))?.state).toBe("starting");
+    expect(m.driver.calls.filter((c) => c.op === "start").length).toBe(1);
+    // The node answers now; no job is looking at it — the health tick adopts it.
+    m.down.delete(id);
+    const tick = await processHealthTick(m.ctx, m.probe);
+    expect("adopted" in tick && tick.adopted).toEqual([id]);
+    expect((await m.registry.get(id))?.state).toBe("ready");
+    // Another replica runs the stalled job: the node is there, nothing is started or removed again.
+    const retried = await processScaleUp(scaleUp(1, "req-dead"), m.ctx);
+    expect(retried.existing).toEqual([id]);
+    // And the orphaned attempt, should it still run, takes the adopted node as its own.
+    const first = await driveClock(m.clock, orphaned, 25);
+    expect([...first.started, ...first.existing]).toEqual([id]);
+    expect(m.driver.calls.filter((c) => c.op === "start").length).toBe(1);
+    expect(m.driver.calls.filter((c) => c.op === "remove")).toEqual([]);
+  });
+
+  test("a starting node that does not answer is left to its job", async () => {
+    const m = memoryScheduler({ nodeStartTimeoutMs: 60_000 });
+    const id = nodeIdFor("req-slow", 0);
+    m.down.add(id);
+    void processScaleUp(scaleUp(1, "req-slow"), m.ctx).catch(() => {});
+    for (let i = 0; i < 200 && !(await m.registry.get(id))?.ref; i++) await Bun.sleep(1);
+    const tick = await processHealthTick(m.ctx, m.probe);
+    expect("adopted" in tick && tick.adopted).toEqual([]);
+    expect((await m.registry.get(id))?.state).toBe("starting");
+  });
+
   test("updates rooms, players and lastSeenAt from /health", async () => {
     const m = memoryScheduler();
     await processScaleUp(scaleUp(1), m.ctx);

@@ -11,7 +11,6 @@
  * Two implementations behind one interface: RedisRolloutStore and MemoryRolloutStore (unit tests);
  * test/integration/rollout-store.test.ts runs one suite against both.
  */
-import { createHash } from "node:crypto";
 import type { Keys } from "../core/keys.ts";
 import type { Redis } from "../core/redis.ts";
 import type { FleetVersion } from "../core/types.ts";
@@ -89,6 +88,8 @@ export interface RolloutStore {
   addFailure(id: string): Promise<number>;
   addNewNode(id: string, nodeId: string): Promise<void>;
   addDrained(id: string, nodeId: string): Promise<void>;
+  /** The next canary ticket (1, 2, …; restarts with each rollout): see canaryPick. */
+  canaryTicket(): Promise<number>;
   /** Appends to the timeline (kept: the last ROLLOUT_EVENTS_KEPT). */
   event(id: string, e: RolloutEvent): Promise<void>;
   events(id: string): Promise<RolloutEvent[]>;
@@ -115,14 +116,27 @@ export function nodeVersion(n: { version: string }, routing: Pick<FleetRouting, 
 }
 
 /**
- * The version a new room (or session) goes to: the target for `canaryPercent` of room codes, by a
- * stable hash of the code — so every gateway decides the same room the same way.
+ * Whether the `ticket`-th new room of a canary (1, 2, …: a counter shared by every gateway in
+ * Redis) goes to the canary: exactly `percent` of every 100 in a row, spread evenly (with 25%: the
+ * 4th, 8th, …) — not a coin flip per room, so "25%" means 25 of 100 and not 15 or 35.
  */
-export function versionForRoom(routing: FleetRouting, roomCode: string): string {
-  if (!routing.target) return routing.active.version;
-  if (routing.canaryPercent >= 100) return routing.target.version;
-  const bucket = createHash("sha256").update(roomCode).digest().readUInt32BE(0) % 100;
-  return bucket < routing.canaryPercent ? routing.target.version : routing.active.version;
+export function canaryPick(percent: number, ticket: number): boolean {
+  if (percent >= 100) return true;
+  if (percent <= 0 || ticket < 1) return false;
+  return Math.floor((ticket * percent) / 100) > Math.floor(((ticket - 1) * percent) / 100);
+}
+
+/**
+ * The version a new room (or session) goes to: the target during a rollout (a canary: the rooms
+ * `canaryPick` picks, by a ticket from the store), else the active version; undefined when nothing
+ * was ever stored (no version preferred). A room is decided once: placement then keeps it.
+ */
+export async function versionForNewRoom(versions: Pick<RolloutStore, "routing" | "canaryTicket">): Promise<{ want: string | undefined; active: string }> {
+  const routing = await versions.routing();
+  const active = routing.active.version;
+  if (!routing.target) return { want: active || undefined, active };
+  if (routing.canaryPercent >= 100) return { want: routing.target.version, active };
+  return { want: canaryPick(routing.canaryPercent, await versions.canaryTicket()) ? routing.target.version : active, active };
 }
 
 /**
@@ -203,7 +217,7 @@ if not active then
   active = ARGV[3]
   redis.call('HSET', KEYS[1], 'active', active)
 end
-redis.call('HSET', KEYS[1], 'rolloutId', ARGV[1], 'target', ARGV[4], 'canaryPercent', ARGV[5])
+redis.call('HSET', KEYS[1], 'rolloutId', ARGV[1], 'target', ARGV[4], 'canaryPercent', ARGV[5], 'canarySeq', 0)
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[2], 'from', active, 'state', 'running', 'failures', 0, 'slots', 0)
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
@@ -394,6 +408,10 @@ export class RedisRolloutStore implements RolloutStore {
     await scripts.addToList.run(this.redis, [this.keys.rollout(id)], ["drained", nodeId]);
   }
 
+  async canaryTicket(): Promise<number> {
+    return this.redis.hincrby(this.keys.fleetVersions, "canarySeq", 1);
+  }
+
   async event(id: string, e: RolloutEvent): Promise<void> {
     const key = this.keys.rolloutEvents(id);
     await this.redis.multi().rpush(key, JSON.stringify(e)).ltrim(key, -ROLLOUT_EVENTS_KEPT, -1).exec();
@@ -421,6 +439,7 @@ export class MemoryRolloutStore implements RolloutStore {
   private target: FleetVersion | undefined;
   private canary = 100;
   private runningId = "";
+  private canarySeq = 0;
   private readonly records = new Map<string, RolloutRecord>();
   private readonly timeline = new Map<string, RolloutEvent[]>();
 
@@ -440,6 +459,7 @@ export class MemoryRolloutStore implements RolloutStore {
     this.runningId = r.id;
     this.target = { version: r.version, image: r.image, ...(Object.keys(r.env).length ? { env: { ...r.env } } : {}) };
     this.canary = r.canaryPercent;
+    this.canarySeq = 0;
     return { ok: true, record: structuredClone(rec) };
   }
 
@@ -496,6 +516,10 @@ export class MemoryRolloutStore implements RolloutStore {
   async addDrained(id: string, nodeId: string): Promise<void> {
     const r = this.records.get(id);
     if (r && !r.drained.includes(nodeId)) r.drained.push(nodeId);
+  }
+
+  async canaryTicket(): Promise<number> {
+    return ++this.canarySeq;
   }
 
   async event(id: string, e: RolloutEvent): Promise<void> {

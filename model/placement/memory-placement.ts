@@ -13,7 +13,7 @@ import type { NodeRecord } from "../../core/types.ts";
 import type { PlaceOptions, Placement } from "../contracts.ts";
 import { roomSeatsOn } from "../seat-budget.ts";
 import { byVersion, placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
-import { versionForRoom, type RolloutStore } from "../rollouts.ts";
+import { versionForNewRoom, type RolloutStore } from "../rollouts.ts";
 import { loadBound, DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 
 interface NodeReservations {
@@ -33,7 +33,7 @@ export class MemoryPlacement implements Placement {
     private readonly nodes: NodeRegistry,
     private readonly factor = DEFAULT_LOAD_FACTOR,
     /** Fleet versions: the version a new room goes to first (see candidates.ts byVersion). Default: none. */
-    private readonly versions?: Pick<RolloutStore, "routing">,
+    private readonly versions?: Pick<RolloutStore, "routing" | "canaryTicket">,
   ) {}
 
   async nodeForRoom(roomCode: string): Promise<NodeRecord | undefined> {
@@ -97,9 +97,8 @@ export class MemoryPlacement implements Placement {
       await this.release(roomCode, existing, "");
     }
     const all = await this.nodes.list();
-    const routing = this.versions ? await this.versions.routing() : undefined;
-    const want = routing && (routing.active.version || routing.target) ? versionForRoom(routing, roomCode) : undefined;
-    const groups = (regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)]).flatMap((c) => byVersion(c, want, routing?.active.version ?? ""));
+    const { want, active } = this.versions ? await versionForNewRoom(this.versions) : { want: undefined, active: "" };
+    const groups = (regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)]).flatMap((c) => byVersion(c, want, active));
     for (const candidates of groups) {
       const placed = await this.placeAmong(roomCode, candidates, seatHolder, seats);
       if (placed) return placed;

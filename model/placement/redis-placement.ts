@@ -12,7 +12,7 @@ import type { Redis } from "../../core/redis.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import type { PlaceOptions, Placement } from "../contracts.ts";
 import { byVersion, placementCandidates, placementCandidatesIn, placementIsLive } from "./candidates.ts";
-import { RedisRolloutStore, versionForRoom, type RolloutStore } from "../rollouts.ts";
+import { RedisRolloutStore, versionForNewRoom, type RolloutStore } from "../rollouts.ts";
 import { DEFAULT_LOAD_FACTOR, RingCache } from "./ring.ts";
 import { SeatBudget } from "../seat-budget.ts";
 
@@ -23,14 +23,14 @@ export interface RedisPlacementOptions {
    * Fleet versions (model/rollouts.ts): which version a new room goes to. Default: the Redis store
    * of this prefix — until a rollout has stored an active version, no version is preferred.
    */
-  versions?: Pick<RolloutStore, "routing">;
+  versions?: Pick<RolloutStore, "routing" | "canaryTicket">;
 }
 
 export class RedisPlacement implements Placement {
   private readonly rings = new RingCache();
   private readonly factor: number;
   private readonly budget: SeatBudget;
-  private readonly versions: Pick<RolloutStore, "routing">;
+  private readonly versions: Pick<RolloutStore, "routing" | "canaryTicket">;
 
   constructor(
     private readonly redis: Redis,
@@ -87,9 +87,8 @@ export class RedisPlacement implements Placement {
     // Regions in the player's order, each its own bounded-load choice; without them, the legacy rule.
     const byRegion = regions ? regions.map((r) => placementCandidatesIn(all, r)) : [placementCandidates(all, region)];
     // Within each region, the version the room should run first (a rollout's target, a canary's share).
-    const routing = await this.versions.routing();
-    const want = routing.active.version || routing.target ? versionForRoom(routing, roomCode) : undefined;
-    const groups = byRegion.flatMap((c) => byVersion(c, want, routing.active.version));
+    const { want, active } = await versionForNewRoom(this.versions);
+    const groups = byRegion.flatMap((c) => byVersion(c, want, active));
     let r: Awaited<ReturnType<SeatBudget["reserve"]>> | undefined;
     for (const candidates of groups) {
       if (candidates.length === 0) continue;

@@ -77,8 +77,10 @@ export async function processRollout(job: JobContext<RolloutJob>, ctx: Scheduler
     if (!r) throw new UnrecoverableError(`rollout ${id} vanished`);
     const routing = await store.routing();
     const nodes = await ctx.registry.list();
-    const known = new Set(nodes.map((n) => n.id));
-    const pending = [...inFlight.keys()].filter((n) => !known.has(n)).length + launching;
+    // A start under way here counts until its promise settles — also after a failed start removed
+    // its record and before its failure is counted (else one start too many slips through).
+    const starting = new Set(nodes.filter((n) => n.state === "starting").map((n) => n.id));
+    const pending = [...inFlight.keys()].filter((n) => !starting.has(n)).length + launching;
     const step: RolloutStep = nextRolloutStep({
       rollout: r,
       nodes,

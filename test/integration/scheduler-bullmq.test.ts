@@ -148,7 +148,7 @@ describe.skipIf(!need("redis"))("scheduler on BullMQ", () => {
     await waitFor(async () => (await ready(s)).some((n) => n.id !== victim!.id), 5_000, "a replacement");
   });
 
-  test("drain through the client stops a node; metrics count jobs by type and outcome", async () => {
+  test("drain through the client stops and deletes a node; metrics count jobs by type and outcome", async () => {
     const port = freePort();
     const { s, config } = await start({ schedulerMetricsPort: port });
     await s.client.requestScaleUp({ count: 1, region: "local", reason: "test", requestId: "d" });
@@ -157,7 +157,8 @@ describe.skipIf(!need("redis"))("scheduler on BullMQ", () => {
       return r.length === 1 ? r : undefined;
     }, 5_000, "ready");
     await s.client.requestDrain({ nodeId: n!.id, deadlineMs: 5_000, reason: "test" });
-    await waitFor(async () => (await s.registry.get(n!.id))?.state === "stopped", 5_000, "stopped");
+    // Drain as a contract: stopped, then deleted (a drained node is retired, never woken).
+    await waitFor(async () => (await s.registry.get(n!.id)) === undefined, 5_000, "stopped and deleted");
     expect(s.metricsUrl).toBe(`http://${config.host}:${port}/metrics`);
     const text = await waitFor(async () => {
       const body = await (await fetch(s.metricsUrl!)).text();
@@ -166,7 +167,8 @@ describe.skipIf(!need("redis"))("scheduler on BullMQ", () => {
     expect(text).toMatch(/fleetgate_scheduler_jobs_total\{outcome="completed",type="scale-up"\} 1/);
     expect(text).toMatch(/fleetgate_scheduler_jobs_total\{outcome="completed",type="drain"\} 1/);
     expect(text).toMatch(/fleetgate_scheduler_job_duration_seconds_count\{type="scale-up"\} 1/);
-    expect(text).toMatch(/fleetgate_scheduler_nodes\{state="stopped"\} 1/);
+    expect(text).toMatch(/fleetgate_scheduler_nodes\{state="stopped"\} 0/);
+    expect(text).toMatch(/fleetgate_scheduler_nodes\{state="ready"\} 0/);
   });
 
   test("STOP_NODES_ON_EXIT: closing leaves no node, instance or port behind", async () => {

@@ -67,7 +67,7 @@ export interface StackOptions {
 }
 
 /** The environment the gateway and scheduler processes need to run with `config`. */
-function stackEnv(config: Config, kind: StackDriver, gatewayPort: number): Record<string, string> {
+export function stackEnv(config: Config, kind: StackDriver, gatewayPort: number): Record<string, string> {
   const sec = (ms: number) => String(ms / 1000);
   return {
     PATH: process.env.PATH ?? "",

@@ -1,7 +1,7 @@
 /** The rollout's pure step policy, table-driven, and the version choices of model/rollouts.ts. */
 import { describe, expect, test } from "bun:test";
 import type { NodeRecord } from "../../core/types.ts";
-import { versionForNewNode, versionForRoom, versionOfImage, type FleetRouting, type RolloutRecord } from "../../model/rollouts.ts";
+import { MemoryRolloutStore, canaryPick, versionForNewNode, versionForNewRoom, versionOfImage, type FleetRouting, type RolloutRecord } from "../../model/rollouts.ts";
 import { desiredNewNodes, nextRolloutStep, type RolloutStep } from "../../scheduler/policy/rollout-steps.ts";
 import { T0, nodeRec } from "../support/scheduler-fixtures.ts";
 
@@ -90,18 +90,28 @@ describe("nextRolloutStep", () => {
 describe("version choice", () => {
   const active = { version: "v1", image: "img:v1" };
   const target = { version: "v2", image: "img:v2" };
-  test("rooms: the active version without a rollout, the target at 100%", () => {
-    expect(versionForRoom({ active, canaryPercent: 100 }, "room-1")).toBe("v1");
-    expect(versionForRoom({ active, target, canaryPercent: 100, rolloutId: "r" }, "room-1")).toBe("v2");
+  test("rooms: the active version without a rollout, the target at 100%, a canary its exact share", async () => {
+    const store = new MemoryRolloutStore(active);
+    expect(await versionForNewRoom(store)).toEqual({ want: "v1", active: "v1" });
+    const begin = (id: string, canaryPercent: number) => store.begin({ id, version: "v2", image: "img:v2", env: {}, canaryPercent, maxSurge: 1, drainDeadlineMs: 1, startedAt: 1, oldNodes: [], by: "t" });
+    await begin("r1", 100);
+    expect((await versionForNewRoom(store)).want).toBe("v2");
+    await store.finish("r1", "cancelled", "t", 2);
+    await begin("r2", 25);
+    const picks: string[] = [];
+    for (let i = 0; i < 100; i++) picks.push((await versionForNewRoom(store)).want!);
+    expect(picks.filter((v) => v === "v2").length).toBe(25);
+    // Spread out, not in a block: every run of 4 new rooms has one on the canary.
+    for (let i = 0; i < 100; i += 4) expect(picks.slice(i, i + 4).filter((v) => v === "v2").length).toBe(1);
   });
 
-  test("rooms: a 25% canary takes 15-35 of 100 room codes, the same code always the same way", () => {
-    const routing: FleetRouting = { active, target, canaryPercent: 25, rolloutId: "r" };
-    const codes = Array.from({ length: 100 }, (_, i) => `room-${i}-${(i * 7919).toString(36)}`);
-    const onCanary = codes.filter((c) => versionForRoom(routing, c) === "v2").length;
-    expect(onCanary).toBeGreaterThanOrEqual(15);
-    expect(onCanary).toBeLessThanOrEqual(35);
-    for (const c of codes) expect(versionForRoom(routing, c)).toBe(versionForRoom(routing, c));
+  test("canaryPick: exactly p of every 100 tickets, for every p", () => {
+    for (const p of [1, 7, 25, 33, 50, 99, 100]) {
+      let n = 0;
+      for (let t = 1; t <= 100; t++) if (canaryPick(p, t)) n++;
+      expect(n).toBe(p);
+    }
+    expect(canaryPick(0, 5)).toBe(false);
   });
 
   test("new nodes: the target until it holds its canary share of ready + starting nodes", () => {

@@ -14,7 +14,7 @@
  * owner produces no event (the owner already knows).
  */
 import type { Socket } from "bun";
-import { closePayload, encodeClientFrame, FrameParser, isValidWireCloseCode, OPCODE, RandomMasks, WS_CLOSE, type FrameSink, type MaskSource } from "./ws-frame.ts";
+import { clientFrameLength, closePayload, encodeClientFrame, encodeClientFrameInto, FrameParser, isValidWireCloseCode, OPCODE, RandomMasks, WS_CLOSE, type FrameSink, type MaskSource } from "./ws-frame.ts";
 import { checkHandshakeResponse, handshakeRequest, MAX_HANDSHAKE_RESPONSE_BYTES, newWebSocketKey } from "./ws-handshake.ts";
 
 /** What the owner of upstream sockets implements, once, for all of them (`ctx` tells them apart). */
@@ -50,6 +50,14 @@ const enum Phase {
 
 /** Masking keys for every upstream socket of this process (a pooled CSPRNG buffer). */
 const defaultMasks = new RandomMasks();
+
+/**
+ * One encode buffer for every upstream socket of this process (one JS thread): a frame is encoded
+ * here and written at once; only bytes the kernel does not take are copied into the socket's queue.
+ * Frames above its size get a buffer of their own.
+ */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
 export class UpstreamSocket<C> implements FrameSink {
   private phase = Phase.Connecting;
@@ -95,7 +103,19 @@ export class UpstreamSocket<C> implements FrameSink {
   /** Sends one message; `byteLength` is its UTF-8 (text) or byte length. Ignored unless open. */
   send(data: string | Uint8Array, byteLength: number): void {
     if (this.phase !== Phase.Open) return;
-    this.write(encodeClientFrame(typeof data === "string" ? OPCODE.TEXT : OPCODE.BINARY, data, byteLength, this.masks));
+    const opcode = typeof data === "string" ? OPCODE.TEXT : OPCODE.BINARY;
+    const s = this.socket;
+    if (this.queue || !s || clientFrameLength(byteLength) > SCRATCH_BYTES) {
+      this.write(encodeClientFrame(opcode, data, byteLength, this.masks));
+      return;
+    }
+    // The hot path: no allocation unless the kernel leaves part of the frame behind.
+    const len = encodeClientFrameInto(scratch, opcode, data, byteLength, this.masks);
+    const n = Math.max(0, s.write(scratch, 0, len));
+    if (n < len) {
+      this.queue = [Buffer.from(scratch.subarray(n, len))];
+      this.queued = len - n;
+    }
   }
 
   /** Starts the close handshake (or drops the connection when it is not open yet). No event follows. */

@@ -56,8 +56,23 @@ function maskedHeaderLength(n: number): number {
  * (the relay has measured it already), binary and control payloads as bytes.
  */
 export function encodeClientFrame(opcode: number, payload: string | Uint8Array, byteLength: number, masks: MaskSource): Buffer {
+  const out = Buffer.allocUnsafe(clientFrameLength(byteLength));
+  encodeClientFrameInto(out, opcode, payload, byteLength, masks);
+  return out;
+}
+
+/** Bytes of a client frame with a payload of `byteLength`. */
+export function clientFrameLength(byteLength: number): number {
+  return maskedHeaderLength(byteLength) + byteLength;
+}
+
+/**
+ * Encodes one client frame at the start of `out` (at least `clientFrameLength(byteLength)` long)
+ * and returns its length: the relay's hot path encodes into one reused buffer, so a frame the
+ * kernel takes at once allocates nothing.
+ */
+export function encodeClientFrameInto(out: Buffer, opcode: number, payload: string | Uint8Array, byteLength: number, masks: MaskSource): number {
   const h = maskedHeaderLength(byteLength);
-  const out = Buffer.allocUnsafe(h + byteLength);
   out[0] = 0x80 | opcode;
   if (byteLength < 126) {
     out[1] = 0x80 | byteLength;
@@ -88,7 +103,7 @@ export function encodeClientFrame(opcode: number, payload: string | Uint8Array, 
     }
     for (; i < byteLength; i++) out[h + i] = payload[i]! ^ (i % 4 === 0 ? m0 : i % 4 === 1 ? m1 : m2);
   }
-  return out;
+  return h + byteLength;
 }
 
 function maskInPlace(b: Uint8Array, at: number, n: number, m0: number, m1: number, m2: number, m3: number): void {
@@ -134,6 +149,50 @@ export interface FrameSink {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Text messages up to this size are validated in JS and decoded straight from the chunk; larger ones by TextDecoder. */
+const MAX_INLINE_TEXT = 4096;
+
+/**
+ * Whether `b[start, end)` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF) — what `TextDecoder` with `fatal: true` accepts, without allocating.
+ */
+export function isValidUtf8(b: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  while (i < end) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c < 0xc2) return false; // a continuation byte first, or an overlong 2-byte form
+    if (c < 0xe0) {
+      if (i + 1 >= end || (b[i + 1]! & 0xc0) !== 0x80) return false;
+      i += 2;
+      continue;
+    }
+    if (c < 0xf0) {
+      if (i + 2 >= end) return false;
+      const c1 = b[i + 1]!;
+      if ((c1 & 0xc0) !== 0x80 || (b[i + 2]! & 0xc0) !== 0x80) return false;
+      if (c === 0xe0 && c1 < 0xa0) return false; // overlong
+      if (c === 0xed && c1 > 0x9f) return false; // UTF-16 surrogates
+      i += 3;
+      continue;
+    }
+    if (c < 0xf5) {
+      if (i + 3 >= end) return false;
+      const c1 = b[i + 1]!;
+      if ((c1 & 0xc0) !== 0x80 || (b[i + 2]! & 0xc0) !== 0x80 || (b[i + 3]! & 0xc0) !== 0x80) return false;
+      if (c === 0xf0 && c1 < 0x90) return false; // overlong
+      if (c === 0xf4 && c1 > 0x8f) return false; // above U+10FFFF
+      i += 4;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
 
 /** Incremental parser of server → client frames (unmasked). One per connection. */
 export class FrameParser {
@@ -216,6 +275,17 @@ export class FrameParser {
       }
       off += h;
       if (end - off >= len) {
+        if (opcode === OPCODE.TEXT && fin && len <= MAX_INLINE_TEXT && data instanceof Buffer) {
+          // The common case, a small whole text message: decoded straight from the chunk, so it
+          // costs the string and nothing else (no view of the chunk). Decoding replaces anything
+          // invalid with U+FFFD, so only a string holding one needs the strict check.
+          const at = off;
+          off += len;
+          const t = data.toString("utf8", at, at + len);
+          if (t.indexOf("\uFFFD") >= 0 && !isValidUtf8(data, at, at + len)) return this.fail(WS_CLOSE.INVALID_DATA, "text frame is not valid UTF-8", sink);
+          sink.text(t, len);
+          continue;
+        }
         // The whole payload is here: a view, no copy.
         const payload = data.subarray(off, off + len);
         off += len;

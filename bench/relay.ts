@@ -9,12 +9,15 @@
  * Phases: 5,000 idle connections (memory per idle proxied connection: RSS growth ÷ connections,
  * run first so no earlier phase has grown the heap); 1, 200 and 1,000 connections closed-loop;
  * 1,000 connections × 20 msg/s open-loop. For each: msgs/s, RTT p50/p99, the proxy's CPU and
- * memory per connection, frames lost, and the ratios to direct and to HAProxy. The load generator (bench/relay-loadgen.ts) is a separate
- * process per phase. Bounded (about three minutes); every process, file and Redis key is cleaned up.
+ * memory per connection, frames lost, and the ratios to direct and to HAProxy. For the gateway
+ * rows also its garbage collections in the window (JSC's own GC log, BUN_JSC_logGC=1: count,
+ * longest and total pause) and its event-loop lag (p99 and max of prom-client's
+ * nodejs_eventloop_lag_* from its /metrics, scraped at the window's start and end). The load
+ * generator (bench/relay-loadgen.ts) is a separate process per phase. Bounded (about three minutes); every process, file and Redis key is cleaned up.
  * Harness checks only: BENCH_QUICK=1 (tiny phases), BENCH_ONLY=direct|haproxy|gateway,
  * BENCH_PHASES="1000 closed,..." (a subset of the phases, by name).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../core/config.ts";
@@ -33,6 +36,8 @@ const NEEDED_FDS = 16_384;
 interface Proc {
   name: string;
   proc: ReturnType<typeof Bun.spawn>;
+  /** Its stdout and stderr. */
+  log: string;
 }
 
 const cfg = loadConfig(process.env);
@@ -61,9 +66,10 @@ const { prefix: FD, limit: FD_LIMIT } = fdLimit();
 
 function spawn(name: string, cmd: string[], env: Record<string, string> = {}): Proc {
   // Output to files (an unread pipe would fill up and stall the process under test).
-  const log = Bun.file(join(tmp, `${name}.log`));
+  const logPath = join(tmp, `${name}.log`);
+  const log = Bun.file(logPath);
   const proc = Bun.spawn([...FD, ...cmd], { cwd: ROOT, env: { ...process.env, ...env }, stdout: log, stderr: log });
-  const p = { name, proc };
+  const p = { name, proc, log: logPath };
   procs.push(p);
   return p;
 }
@@ -152,6 +158,63 @@ function rssKb(pid: number): number {
   }
 }
 
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Garbage collections JSC logged (BUN_JSC_logGC=1) in `path` between two offsets: count and pauses. */
+function gcPausesIn(text: string): { count: number; maxMs: number; totalMs: number } {
+  let count = 0;
+  let maxMs = 0;
+  let totalMs = 0;
+  // One line per collection: "[GC<0x…>: START M 8912kb => EdenCollection, … p=0.503017ms (max …), cycle … END]".
+  for (const m of text.matchAll(/: START [^\n]*? p=([\d.]+)ms/g)) {
+    const ms = Number(m[1]);
+    count++;
+    totalMs += ms;
+    if (ms > maxMs) maxMs = ms;
+  }
+  return { count, maxMs, totalMs };
+}
+
+function gcPausesBetween(paths: string[], from: number[], to: number[]): { count: number; maxMs: number; totalMs: number } {
+  const all = { count: 0, maxMs: 0, totalMs: 0 };
+  paths.forEach((path, i) => {
+    const len = to[i]! - from[i]!;
+    if (len <= 0) return;
+    const fd = openSync(path, "r");
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, from[i]!);
+    closeSync(fd);
+    const g = gcPausesIn(buf.toString("latin1"));
+    all.count += g.count;
+    all.totalMs += g.totalMs;
+    all.maxMs = Math.max(all.maxMs, g.maxMs);
+  });
+  return all;
+}
+
+/** prom-client's event-loop lag gauges (seconds) from a /metrics text, in ms. */
+function lagFrom(text: string): { p99Ms: number; maxMs: number } | undefined {
+  const p99 = /^nodejs_eventloop_lag_p99_seconds(?:\{[^}]*\})? ([\d.e+-]+)/m.exec(text);
+  const max = /^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? ([\d.e+-]+)/m.exec(text);
+  if (!p99 || !max) return undefined;
+  return { p99Ms: Number(p99[1]) * 1000, maxMs: Number(max[1]) * 1000 };
+}
+
+async function scrape(url: string | undefined): Promise<string> {
+  if (!url) return "";
+  try {
+    return await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
+  } catch {
+    return "";
+  }
+}
+
 /** Called when the load generator starts and ends its measured window. */
 interface WindowHooks {
   onStart?: () => void;
@@ -197,9 +260,18 @@ interface Row {
   cpuUsPerMsg: number;
   memKbPerConn: number;
   nodeCpuPct: number;
+  /** The proxy's garbage collections in the window (gateway rows only). */
+  gc: { count: number; maxMs: number; totalMs: number } | undefined;
+  /** The proxy's event-loop lag over the window (gateway rows only; one process of gateway ×2). */
+  lag: { p99Ms: number; maxMs: number } | undefined;
 }
 
-async function measure(target: string, phaseName: string, phase: LoadPhase, proxyPids: number[], nodePid: number): Promise<Row> {
+async function measure(target: string, phaseName: string, phase: LoadPhase, proxyPids: number[], nodePid: number, obs: { logs?: string[]; metricsUrl?: string } = {}): Promise<Row> {
+  const logs = obs.logs ?? [];
+  let logFrom: number[] = [];
+  let logTo: number[] = [];
+  let lagReset: Promise<string> = Promise.resolve("");
+  let lagRead: Promise<string> = Promise.resolve("");
   const watch = proxyPids.length ? proxyPids : [nodePid];
   const rss0 = rssKbOf(watch);
   let peak = rss0;
@@ -217,6 +289,8 @@ async function measure(target: string, phaseName: string, phase: LoadPhase, prox
   let wall = 1;
   const r = await runLoad(phase, {
     onStart: () => {
+      logFrom = logs.map(fileSize);
+      lagReset = scrape(obs.metricsUrl); // prom-client resets its lag histogram on every scrape
       cpu0 = cpuSecondsOf(watch);
       wait0 = runQueueNs(watch);
       ncpu0 = cpuSeconds(nodePid);
@@ -228,8 +302,11 @@ async function measure(target: string, phaseName: string, phase: LoadPhase, prox
       rssEnd = rssKbOf(watch);
       ncpu = cpuSeconds(nodePid) - ncpu0;
       wall = (performance.now() - t0) / 1000;
+      logTo = logs.map(fileSize);
+      lagRead = lagReset.then(() => scrape(obs.metricsUrl));
     },
   });
+  const lagText = await lagRead;
   clearInterval(sampler);
   // Under load: the peak (buffers and garbage included). Idle: what is still held at the end of
   // the silent window, after the set-up's garbage had time to go.
@@ -244,6 +321,8 @@ async function measure(target: string, phaseName: string, phase: LoadPhase, prox
     cpuUsPerMsg: r.windowMessages > 0 ? Math.round((cpu / r.windowMessages) * 1e6 * 10) / 10 : 0,
     memKbPerConn: Math.round(((held - rss0) / Math.max(1, r.opened)) * 10) / 10,
     nodeCpuPct: Math.round((ncpu / wall) * 1000) / 10,
+    gc: logs.length && logTo.length ? gcPausesBetween(logs, logFrom, logTo) : undefined,
+    lag: lagText ? lagFrom(lagText) : undefined,
   };
 }
 
@@ -322,6 +401,8 @@ async function main(): Promise<void> {
     WS_IP_RATE_LIMIT: "1000000",
     HTTP_RATE_LIMIT: "1000000",
     LOG_LEVEL: "warn",
+    // JSC logs every collection with its pause to the gateway's log: the GC columns of the table.
+    BUN_JSC_logGC: "1",
   };
   const gateway = spawn("gateway", [BUN, "gateway/main.ts"], { ...gatewayEnv, PORT: String(gwPort) });
   await waitHttp(`http://127.0.0.1:${gwPort}/ready`);
@@ -366,11 +447,11 @@ async function main(): Promise<void> {
   );
   const jwt = (await new JwtAuthenticator({ alg: "HS256", secret }, 3600_000).sign({ sub: "p_bench", name: "bench", region: cfg.region, roles: ["player"] }, Date.now())).token;
 
-  const targets: { name: string; url: string; headers?: Record<string, string>; protocols?: string[]; pids: number[] }[] = [
+  const targets: { name: string; url: string; headers?: Record<string, string>; protocols?: string[]; pids: number[]; logs?: string[]; metricsUrl?: string }[] = [
     { name: "direct", url: `ws://127.0.0.1:${nodePort}/rooms/bench-{i}`, headers: { "X-Node-Token": nodeToken, "X-Player-Id": "p_bench" }, pids: [] },
     ...(haproxy ? [{ name: "haproxy", url: `ws://127.0.0.1:${haproxyPort}/rooms/bench-{i}`, headers: { "X-Node-Token": nodeToken, "X-Player-Id": "p_bench" }, pids: [haproxy.proc.pid] }] : []),
-    { name: "gateway", url: `ws://127.0.0.1:${gwPort}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pids: [gateway.proc.pid] },
-    ...(gw2.length ? [{ name: "gateway ×2", url: `ws://127.0.0.1:${gw2Port}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pids: gw2.map((g) => g.proc.pid) }] : []),
+    { name: "gateway", url: `ws://127.0.0.1:${gwPort}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pids: [gateway.proc.pid], logs: [gateway.log], metricsUrl: `http://127.0.0.1:${gwPort}/metrics` },
+    ...(gw2.length ? [{ name: "gateway ×2", url: `ws://127.0.0.1:${gw2Port}/v1/connect?room=bench-{i}`, protocols: ["bearer", jwt], pids: gw2.map((g) => g.proc.pid), logs: gw2.map((g) => g.log), metricsUrl: `http://127.0.0.1:${gw2Port}/metrics` }] : []),
   ];
   // BENCH_QUICK=1: a few seconds in all, to check the harness itself (not a measurement).
   const quick = process.env.BENCH_QUICK === "1";
@@ -394,7 +475,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const ph of phases) {
     for (const t of chosen) {
-      const row = await measure(t.name, ph.name, { ...ph.phase, url: t.url, headers: t.headers, protocols: t.protocols }, t.pids, node.proc.pid);
+      const row = await measure(t.name, ph.name, { ...ph.phase, url: t.url, headers: t.headers, protocols: t.protocols }, t.pids, node.proc.pid, { logs: t.logs, metricsUrl: t.metricsUrl });
       rows.push(row);
       const figures = row.idle ? `${row.memKbPerConn} KB/conn held` : `${row.r.msgsPerSec} msg/s p99 ${row.r.p99Ms} ms`;
       console.error(`${t.name.padEnd(10)} ${ph.name.padEnd(17)} ${figures}${row.r.errors.length ? ` errors: ${row.r.errors.join("; ")}` : ""}`);
@@ -407,7 +488,7 @@ async function main(): Promise<void> {
 function printTable(rows: Row[], phaseNames: string[]): void {
   const find = (target: string, phase: string) => rows.find((r) => r.target === target && r.phase === phase);
   const ratio = (a: number, b: number | undefined) => (b && b > 0 ? (a / b).toFixed(2) : "—");
-  const header = ["target", "phase", "conns", "msgs/s", "p50 ms", "p99 ms", "proxy CPU %", "CPU µs/msg", "proxy wait %", "mem KB/conn", "node CPU %", "lost", "corrupt", "msgs/s ÷ direct", "msgs/s ÷ haproxy", "p99 ÷ haproxy"];
+  const header = ["target", "phase", "conns", "msgs/s", "p50 ms", "p99 ms", "proxy CPU %", "CPU µs/msg", "proxy wait %", "mem KB/conn", "node CPU %", "lost", "corrupt", "msgs/s ÷ direct", "msgs/s ÷ haproxy", "p99 ÷ haproxy", "GCs", "GC max ms", "GC total ms", "lag p99 ms", "lag max ms"];
   const lines = [header];
   for (const ph of phaseNames) {
     for (const r of rows.filter((x) => x.phase === ph)) {
@@ -433,6 +514,11 @@ function printTable(rows: Row[], phaseNames: string[]): void {
         idle ? "—" : ratio(r.r.msgsPerSec, d?.r.msgsPerSec),
         idle ? "—" : r.target === "haproxy" ? "1.00" : ratio(r.r.msgsPerSec, h?.r.msgsPerSec),
         idle ? "—" : r.target === "haproxy" ? "1.00" : ratio(r.r.p99Ms, h?.r.p99Ms),
+        r.gc ? String(r.gc.count) : "—",
+        r.gc ? r.gc.maxMs.toFixed(2) : "—",
+        r.gc ? r.gc.totalMs.toFixed(1) : "—",
+        r.lag ? r.lag.p99Ms.toFixed(2) : "—",
+        r.lag ? r.lag.maxMs.toFixed(2) : "—",
       ]);
     }
   }
@@ -441,7 +527,7 @@ function printTable(rows: Row[], phaseNames: string[]): void {
   console.log(fmt(lines[0]!));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const l of lines.slice(1)) console.log(fmt(l));
-  console.log(`\npayload ${PAYLOAD_BYTES} B text frames; load generator in its own process; CPU from /proc (utime+stime) over the measured window only (CLK_TCK resolution); proxy wait % = time its threads were runnable but not running, % of one CPU (/proc schedstat: the machine, not the proxy, was the limit); memory = peak RSS growth ÷ connections under load (100+ connections only), RSS held at the end of the silent window ÷ connections when idle; gateway ×2 sums both processes. ${Bun.spawnSync(["nproc"]).stdout.toString().trim()} cores, load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (other work shares the machine).`);
+  console.log(`\npayload ${PAYLOAD_BYTES} B text frames; load generator in its own process; CPU from /proc (utime+stime) over the measured window only (CLK_TCK resolution); proxy wait % = time its threads were runnable but not running, % of one CPU (/proc schedstat: the machine, not the proxy, was the limit); memory = peak RSS growth ÷ connections under load (100+ connections only), RSS held at the end of the silent window ÷ connections when idle; gateway ×2 sums both processes (its lag is one process's: the scrape reaches either); GCs = JSC collections in the window with their longest and summed pause (BUN_JSC_logGC), lag = event-loop delay p99/max over the window (prom-client, 20 ms resolution). ${Bun.spawnSync(["nproc"]).stdout.toString().trim()} cores, load average at the end ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (other work shares the machine).`);
 }
 
 const deadline = setTimeout(() => {

@@ -17,6 +17,7 @@ import { startEdgeTemplater, statsServers, stopEdgeTemplater, testEdgeConfig, ty
 import { startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
 import { firstFrameAfter, longestSilence, openRoomPlayer, percentile, startTraffic, type RoomPlayer } from "../support/resume-room.ts";
 import { freePort, need, waitFor } from "../support/services.ts";
+import { ensureNodeImage } from "../../node/image.ts";
 
 const ROOMS = 3;
 const PER_ROOM = 8;
@@ -198,5 +199,59 @@ describe.skipIf(!need("redis") || !need("docker"))("session resume on Docker", (
       });
     },
     180_000,
+  );
+
+  test(
+    "a rollout with resume on: the room still live at the drain deadline moves to the new version without a close",
+    async () => {
+      const V1 = "fleetgate-node:v1";
+      const V2 = "fleetgate-node:v2";
+      await ensureNodeImage({ image: V1 });
+      await ensureNodeImage({ image: V2 });
+      const port = freePort();
+      stack = await startStack("docker", { ...fleetConfig(port), nodeImage: V1, nodeDrainMs: 2000 });
+      const s = stack;
+      const gw = s.gw as TestGateway;
+      const admin = await gw.token("admin_resume", ["admin"]);
+      const api = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+        const res = await fetch(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+        return { status: res.status, body: (await res.json()) as T };
+      };
+      const [first] = await scaleTo(s, 1, "rollout-first");
+      expect(first!.version).toBe("v1");
+      const room = `rsr-${crypto.randomUUID().slice(0, 6)}`;
+      const players: RoomPlayer[] = [];
+      for (let i = 0; i < PER_ROOM; i++) players.push(openRoomPlayer(gw.wsUrl, room, `p${i}`, await gw.token(`p_rsr_${i}`)));
+      try {
+        await Promise.all(players.map((p) => p.opened));
+        const stop = startTraffic(players, HZ, 1_000_000);
+        try {
+          const started = await api<{ rolloutId: string }>("POST", "/v1/admin/fleet/rollouts", { image: V2, maxSurge: 1, drainDeadlineSeconds: 2 });
+          expect(started.status).toBe(202);
+          // The room outlives the drain deadline: it is moved to a v2 node, its players never closed.
+          await waitFor(async () => {
+            const id = await s.t.redis.get(s.t.keys.roomNode(room));
+            return id && (await s.registry.get(id))?.version === "v2";
+          }, 60_000, "the room on a v2 node", 100);
+          await waitFor(() => players.every((p) => p.notices.some((n) => n.fleetgate === "resumed")), 10_000, "every player resumed", 50);
+          const after = players.map((p) => p.received);
+          await waitFor(() => players.every((p, i) => p.received > after[i]! + 10), 10_000, "frames flow on v2", 50);
+        } finally {
+          stop();
+        }
+        expect(players.flatMap((p) => p.closes)).toEqual([]);
+        expect(players.reduce((n, p) => n + p.outOfOrder, 0)).toBe(0);
+        const id = (await s.t.redis.get(s.t.keys.roomNode(room)))!;
+        const st = (await roomState((await s.registry.get(id))!, room))!;
+        expect(st.resume).toBeGreaterThanOrEqual(1);
+        expect(st.fromSnapshot).toBe(true);
+        expect(st.startCount).toBeGreaterThan(0);
+        const pauses = players.map((p) => p.notices.find((n) => n.fleetgate === "resumed")?.pausedMs ?? NaN);
+        console.log(`[resume e2e rollout] pause at the drain deadline (gateway-measured) p50 ${percentile(pauses, 0.5).toFixed(0)} ms max ${Math.max(...pauses).toFixed(0)} ms`);
+      } finally {
+        for (const p of players) p.ws.close();
+      }
+    },
+    240_000,
   );
 });

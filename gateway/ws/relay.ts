@@ -338,10 +338,11 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
   close(d, code, reason, wasOpen) {
     if (d.closed) return;
     d.upstream = undefined;
-    // A refused dial, or an open connection cut without a close frame (a killed container): the
-    // node is reported before anything else, so a reconnect or a resume is placed elsewhere. A
-    // node that refused the handshake itself (an HTTP answer) is alive and is not reported.
-    if (code === 1006 && (wasOpen || reason.startsWith("connect failed"))) d.owner.upstreamLost?.(d, reason || "connection lost");
+    // A refused dial, or (without session resume, which probes the node itself) an open connection
+    // cut without a close frame — a killed container: the node is reported before anything else,
+    // so a reconnect or a resume is placed elsewhere. A node that refused the handshake itself (an
+    // HTTP answer) is alive and is not reported.
+    if (code === 1006 && ((wasOpen && !d.owner.resumer) || reason.startsWith("connect failed"))) d.owner.upstreamLost?.(d, reason || "connection lost");
     // A lost node (or a failed dial while resuming): the player stays, the room moves (resume.ts).
     if ((wasOpen || d.resume) && d.owner.resumer?.begin(d, code, reason)) return;
     if (!wasOpen) {

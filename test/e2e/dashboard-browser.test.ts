@@ -1,12 +1,15 @@
 /**
  * The capacity dashboard and the BullMQ board in a real headless Chromium (playwright-core,
  * /usr/bin/chromium, a fresh user-data dir): the page shows the live numbers and they change
- * without a reload when a node is added; the board lists the scheduler's queues and refuses a
- * browser without an admin token. Leaves a screenshot at /tmp/fleetgate-dashboard.png.
+ * without a reload when a node is added; a freshly opened page charts the history already in
+ * Redis (uPlot from node_modules) and follows new samples; a node's view shows its CPU, memory and
+ * log tail; admin actions (scale, drain) run only after the confirmation; the rollout panel shows
+ * "no rollout" with a start form; the board lists the scheduler's queues and refuses a browser
+ * without an admin token. Leaves a screenshot at test-output/dashboard.png.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -18,7 +21,7 @@ import { IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium && IN_CI) throw new Error(`${CHROMIUM} is required under CI`);
-export const SCREENSHOT = "/tmp/fleetgate-dashboard.png";
+export const SCREENSHOT = join(import.meta.dir, "..", "..", "test-output", "dashboard.png");
 
 describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser", () => {
   let t: TestRedis;
@@ -30,7 +33,7 @@ describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser
 
   beforeAll(async () => {
     t = testRedis("dashb");
-    gw = await startTestGateway(t.prefix, { adminEventsIntervalMs: 250 });
+    gw = await startTestGateway(t.prefix, { adminEventsIntervalMs: 250, dashboardHistoryIntervalMs: 500, dashboardHistoryPoints: 120 });
     admin = await gw.token("op_admin", ["admin"]);
     profile = await mkdtemp(join(tmpdir(), "fg-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
@@ -54,7 +57,7 @@ describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser
 
   test("shows the live numbers, and they change without a reload when a node is added", async () => {
     await gw.deps.nodes.create(makeNode({ id: "node-alpha", capacity: 8, players: 2, rooms: 1, startedAt: Date.now(), lastSeenAt: Date.now() }), Date.now());
-    await t.redis.lpush(t.keys.scaleEvents, JSON.stringify({ at: Date.now() - 60_000, action: "scale-up", count: 1, reason: "join waiting: no ready node" }));
+    await t.redis.lpush(t.keys.scaleEvents, JSON.stringify({ at: Date.now() - 60_000, action: "up", count: 1, reason: "join waiting: no ready node" }));
     const reload: TemplaterEvent = { type: "templater", outcome: "ok", at: Date.now(), durationMs: 42, reasons: ["node node-alpha new→ready"], gateways: 1, nodes: 1, skipped: 0, reloads: 3, workerPid: 1234 };
     await t.redis.set(t.keys.templaterLast, JSON.stringify(reload));
 
@@ -66,7 +69,8 @@ describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser
     expect(await text("utilization")).toBe("25 %");
     expect(await page.locator('[data-testid="node-row"]').count()).toBe(1);
     await page.waitForFunction(() => document.querySelector('[data-testid="live"]')?.textContent === "live");
-    expect(await text("scale-events")).toContain("scale-up");
+    expect(await text("scale-events")).toContain("up");
+    expect(await text("scale-events")).toContain("join waiting");
     expect(await text("last-reload")).toContain("ok");
     const loadedAt = await page.evaluate(() => performance.timeOrigin);
 
@@ -90,9 +94,68 @@ describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser
     await waitText("capacity", "8");
     expect(await page.evaluate(() => performance.timeOrigin)).toBe(loadedAt);
 
-    await Bun.sleep(500); // let the utilisation bar finish its transition before the picture
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
   }, 30_000);
+
+  test("history charts from Redis at once, a node's stats and log, confirmed admin actions, the rollout panel", async () => {
+    // Three minutes of history already in the rings (as the samplers write them), then open the page.
+    const now = Date.now();
+    await t.redis.del(t.keys.historyFleet);
+    for (let i = 36; i >= 1; i--) {
+      const at = now - i * 5000;
+      const players = Math.round(8 + 6 * Math.sin(i / 5));
+      await t.redis.lpush(t.keys.historyFleet, JSON.stringify({ at, players, capacity: 16, nodes: { ready: 2, starting: i % 12 === 0 ? 1 : 0, draining: 0, unhealthy: 0 }, versions: { active: 2 }, rooms: 3, lobbies: 1, queue: i % 7, scaleUps: i % 12 === 0 ? 1 : 0, scaleDowns: i % 17 === 0 ? 1 : 0 }));
+      await t.redis.lpush(t.keys.historyGateway("gw-seeded"), JSON.stringify({ at, gateway: "gw-seeded", seconds: 5, joins: 10 + (i % 5), joinsFailed: i % 9 === 0 ? 1 : 0, joinP99: 0.05 + (i % 4) * 0.02, frames: 4000 + i * 50, connections: players }));
+    }
+    await t.redis.sadd(t.keys.historyGateways, "gw-seeded");
+    await t.redis.set(t.keys.nodeStats("node-beta"), JSON.stringify({ at: now, cpuPercent: 23.4, memoryBytes: 57 * 1024 * 1024, memoryLimitBytes: 256 * 1024 * 1024 }));
+    await t.redis.set(t.keys.nodeLogs("node-beta"), "node node-beta listening on 127.0.0.1:9000\nroom ABCD opened\nplayer p_1 joined ABCD\n");
+
+    await page.goto(`${gw.url}/admin`);
+    await page.waitForFunction(() => Number(document.body.dataset.historyPoints) >= 36, undefined, { timeout: 10_000 });
+    for (const id of ["chart-players", "chart-nodes", "chart-joins", "chart-frames", "chart-scaling"]) {
+      expect(await page.locator(`[data-testid="${id}"] canvas`).count()).toBe(1);
+      expect(Number(await page.locator(`[data-testid="${id}"]`).getAttribute("data-points"))).toBeGreaterThanOrEqual(36);
+    }
+    // The gateway's own sampler keeps adding points while the page is open.
+    const before = Number(await page.locator('[data-testid="chart-players"]').getAttribute("data-points"));
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="chart-players"]')?.getAttribute("data-points")) > n, before, { timeout: 10_000 });
+    expect(await text("rooms")).toBe("0"); // live count (no room records in this prefix)
+
+    // The node view: CPU, memory and the log tail the scheduler stored.
+    await page.locator('[data-node="node-beta"]').click();
+    await page.waitForFunction(() => document.body.dataset.detailLoaded === "node-beta", undefined, { timeout: 5000 });
+    expect(await text("detail-cpu")).toBe("23.4 %");
+    expect(await text("detail-mem")).toBe("57.0 MiB of 256.0 MiB");
+    expect(await text("detail-logs")).toContain("player p_1 joined ABCD");
+    expect(await page.locator('[data-node="node-beta"]').innerText()).toContain("23.4 %");
+
+    // Drain, cancelled at the confirmation: nothing is sent.
+    await page.locator('[data-testid="drain-btn"]').click();
+    await page.locator('[data-testid="confirm"]').waitFor({ state: "visible" });
+    expect(await text("confirm")).toContain("Drain node node-beta?");
+    await page.locator('[data-testid="confirm-no"]').click();
+    await waitText("action-msg", "cancelled");
+    expect(await gw.deps.queues.drain.count()).toBe(0);
+    // Drain, confirmed: the drain job is queued through the fleet admin API.
+    await page.locator('[data-testid="drain-btn"]').click();
+    await page.locator('[data-testid="confirm-yes"]').click();
+    await waitText("action-msg", "draining node-beta");
+    expect(await gw.deps.queues.drain.count()).toBe(1);
+    // Scale, confirmed: the floor is recorded as a scaling event.
+    await page.locator('[data-testid="scale-floor"]').fill("3");
+    await page.locator('[data-testid="scale-btn"]').click();
+    await page.locator('[data-testid="confirm-yes"]').click();
+    await waitText("action-msg", "scale floor set to 3");
+    expect(await t.redis.lindex(t.keys.scaleEvents, 0)).toContain('"floor"');
+
+    // The rollout panel: no rollout runs, so it says so and offers the start form.
+    await page.waitForFunction(() => ["none", "unavailable"].includes((document.querySelector('[data-testid="rollout"]') as HTMLElement | null)?.dataset.state ?? ""), undefined, { timeout: 10_000 });
+    expect(await text("rollout")).toContain("No rollout");
+
+    await mkdir(join(SCREENSHOT, ".."), { recursive: true });
+    await Bun.sleep(300); // the utilisation bar's transition, before the picture
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  }, 60_000);
 
   test("the board lists the scheduler's queues; without an admin token it is refused", async () => {
     const res = await page.goto(`${gw.url}/admin/queues`); // the cookie from the dashboard's ?token= carries over

@@ -50,6 +50,11 @@ export interface LobbyResult {
   connected: number;
   joinP50: number;
   joinP99: number;
+  /** The rooms flow alone (create / join → socket open) and matchmaking alone (ticket → socket open). */
+  roomsJoinP50: number;
+  roomsJoinP99: number;
+  matchJoinP50: number;
+  matchJoinP99: number;
   joinsPerSec: number;
   rttP50: number;
   rttP99: number;
@@ -161,13 +166,16 @@ async function main(): Promise<void> {
   }
   const lobbies = Math.floor(plan.players / SIZE);
   const joins = new Histogram();
+  const roomJoins = new Histogram();
+  const matchJoins = new Histogram();
   const rooms: LobbyRoom[] = [];
   const t0 = performance.now();
 
-  const connectGateway = async (p: Player, code: string, seat: string, started: number) => {
+  const connectGateway = async (p: Player, code: string, seat: string, started: number, flow: Histogram) => {
     p.ws = await openWs(`${wsBase}/v1/connect?room=${encodeURIComponent(code)}&seat=${encodeURIComponent(seat)}`, { protocols: ["bearer", p.token] }, plan.joinTimeoutMs);
     p.room = code;
     joins.add(performance.now() - started);
+    flow.add(performance.now() - started);
   };
   const viaRooms = async (group: Player[]) => {
     const [host, ...rest] = group;
@@ -176,12 +184,12 @@ async function main(): Promise<void> {
     const code = String(created.code);
     rooms.push({ code, node: -1, players: group.map((p) => p.id) });
     await Promise.all([
-      connectGateway(host!, code, String(created.seatToken), started).catch((e: unknown) => fail(String((e as Error).message))),
+      connectGateway(host!, code, String(created.seatToken), started, roomJoins).catch((e: unknown) => fail(String((e as Error).message))),
       ...rest.map(async (p) => {
         const s = performance.now();
         try {
           const seat = await api(plan.url, "POST", `/v1/rooms/${code}/join`, p.token, {});
-          await connectGateway(p, code, String(seat.seatToken), s);
+          await connectGateway(p, code, String(seat.seatToken), s, roomJoins);
         } catch (e) {
           fail((e as Error).message);
         }
@@ -200,7 +208,7 @@ async function main(): Promise<void> {
           for (;;) {
             const t = await api(plan.url, "GET", `/v1/matchmaking/tickets/${String(ticketId)}`, p.token);
             if (t.status === "matched") {
-              await connectGateway(p, String(t.roomCode), String(t.seatToken), s);
+              await connectGateway(p, String(t.roomCode), String(t.seatToken), s, matchJoins);
               return String(t.roomCode);
             }
             if (t.status !== "queued") throw new Error(`ticket ${String(t.status)}`);
@@ -319,6 +327,10 @@ async function main(): Promise<void> {
     connected: connected.length,
     joinP50: joins.pct(0.5),
     joinP99: joins.pct(0.99),
+    roomsJoinP50: roomJoins.pct(0.5),
+    roomsJoinP99: roomJoins.pct(0.99),
+    matchJoinP50: matchJoins.pct(0.5),
+    matchJoinP99: matchJoins.pct(0.99),
     joinsPerSec: Math.round(joins.n / Math.max(0.001, joinSeconds)),
     rttP50: rtt.pct(0.5),
     rttP99: rtt.pct(0.99),

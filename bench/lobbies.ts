@@ -445,7 +445,9 @@ try {
     }
     const t = await trial(p, driver, baseline || p === WANT);
     trials.push(t);
-    console.log(`\n${table([t])}${t.ranOut.length ? `\n  limits: ${t.ranOut.join("; ")}` : ""}`);
+    console.log(`\n${table([t])}`);
+    console.log(`  join p50/p99 by flow: rooms ${f1(t.gateway.roomsJoinP50)} / ${f1(t.gateway.roomsJoinP99)} ms, matchmaking ${f1(t.gateway.matchJoinP50)} / ${f1(t.gateway.matchJoinP99)} ms (ticket → matched → socket open)`);
+    if (t.ranOut.length) console.log(`  ${t.pass ? "note" : "limits"}: ${t.ranOut.join("; ")}`);
     if (t.pass) best = !best || t.players > best.players ? t : best;
     else worst = !worst || t.players < worst.players ? t : worst;
     if (args["no-search"] || (t.pass && p === WANT)) break;

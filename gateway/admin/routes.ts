@@ -94,7 +94,13 @@ export function adminRoutes(deps: GatewayDeps) {
   const boardHandler = async ({ request }: { request: Request }): Promise<Response> => {
     const early = await gate(request, true);
     if (early) return early;
-    return (await board()).handle(request);
+    const res = await (await board()).handle(request);
+    // bull-board answers a path or method it does not serve with 500 {"message":"NOT_FOUND"} (found
+    // by the chaos fuzzer): a 404 in the contract's shape instead, never a 500 for bad input.
+    if (res.status >= 500 && (await res.clone().text()).includes("NOT_FOUND")) {
+      return Response.json({ error: { code: "NOT_FOUND", message: "no such page of the job board" } }, { status: 404 });
+    }
+    return res;
   };
 
   return new Elysia({ name: "adminRoutes" })

@@ -315,8 +315,12 @@ export async function runLoadTest(o: LoadTestOptions, hooks: RunHooks = {}): Pro
       if (joined) connected--;
       bot.conn?.close();
       if (!stop.signal.aborted) {
-        if (o.flow === "dedicated") await fg.leave().catch(() => {});
-        else if (bot.roomCode) await fg.rooms.leave(bot.roomCode).catch(() => {});
+        // Retried like the joins (a whole room leaving at once can meet HTTP_RATE_LIMIT); a leave
+        // that still fails is not a client error — the seat reaper frees it.
+        const code = bot.roomCode;
+        const sessionId = fg.session?.sessionId;
+        if (sessionId) await retry(() => fg.request<void>("POST", "/v1/players/leave", { sessionId })).catch(() => {});
+        else if (code) await retry(() => fg.rooms.leave(code)).catch(() => {});
       }
       fg.close();
     }

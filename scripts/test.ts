@@ -40,6 +40,8 @@ if (!ensureHaproxy(say) && inCI) process.exit(1);
 if (!ensureChromium(say) && inCI) process.exit(1);
 // The TLS edge test makes its certificate with openssl.
 if (!have("openssl") && !aptInstall(["openssl"], say) && inCI) process.exit(1);
+// The chaos suite's Sentinel failover runs Debian's redis-sentinel.
+if (!have("redis-sentinel") && !aptInstall(["redis-sentinel"], say) && inCI) process.exit(1);
 // deploy/: promtool checks the Prometheus rules; Debian's docker-compose validates the compose file
 // (installed when the distribution has the package; the test skips only where it has none).
 if (!have("promtool") && !aptInstall(["prometheus"], say) && inCI) process.exit(1);

@@ -18,6 +18,7 @@ import { startTemplater, type Templater } from "../../haproxy/sync.ts";
 import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { statsServers, testEdgeConfig, type TestEdgeConfig } from "../support/haproxy-edge.ts";
 import { need, testRedis, waitFor, type TestRedis } from "../support/services.ts";
+import { reportChaos } from "../support/chaos.ts";
 
 const CLIENTS = 200;
 const ROOMS = 50;
@@ -199,6 +200,15 @@ describe.skipIf(!(need("haproxy") && need("redis")))("edge: 200 WebSocket client
       const received = clients.reduce((a, c) => a + c.received, 0);
       const dropped = clients.filter((c) => c.droppedWith);
       console.log(`edge-reload: ${CLIENTS} clients, ${reloads} reloads in ${Date.now() - started} ms, ${sent} frames sent, ${received} received, ${dropped.length} dropped`);
+      const outOfOrder = clients.reduce((a, c) => a + c.outOfOrder, 0);
+      // A row of the `npm run chaos` table (scripts/chaos.ts runs this test with the chaos suite).
+      reportChaos({
+        scenario: `${CLIENTS} clients through ${reloads} HAProxy reloads`,
+        done: `nodes added, drained and removed: ${reloads} reloads in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        players: `${dropped.length} dropped, ${sent - received} of ${sent} frames lost, ${outOfOrder} out of order`,
+        recoveryMs: undefined,
+        ok: dropped.length === 0 && received === sent && outOfOrder === 0 && reloads >= MIN_RELOADS,
+      });
       expect(dropped.map((c) => [c.id, c.droppedWith])).toEqual([]);
       expect(clients.every((c) => c.ws.readyState === WebSocket.OPEN)).toBe(true);
       expect(received).toBe(sent);

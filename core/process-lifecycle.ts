@@ -32,10 +32,13 @@ export function armShutdownDeadline(timeoutMs: number, log: Pick<Logger, "warn">
 /**
  * Calls `onGone` once when the process that started this one is gone: its pid is no longer our
  * parent (re-parented to PID 1 or a subreaper). `supervisorPid` undefined: not supervised, no watch.
+ * A pid that is not our parent when the watch starts is ignored: the variable carrying it was
+ * inherited from an unrelated ancestor (e.g. a test run under `npm test` starting `npm start`).
  * Returns a function that stops watching.
  */
 export function watchSupervisor(supervisorPid: number | undefined, onGone: () => void, pollMs = PARENT_POLL_MS): () => void {
   if (supervisorPid === undefined || !Number.isInteger(supervisorPid) || supervisorPid <= 1) return () => {};
+  if (process.ppid !== supervisorPid) return () => {};
   let fired = false;
   const check = () => {
     if (fired) return;
@@ -51,10 +54,14 @@ export function watchSupervisor(supervisorPid: number | undefined, onGone: () =>
   return () => clearInterval(timer);
 }
 
-/** Parses FLEETGATE_SUPERVISOR_PID (set by `npm start` for its children). */
+/**
+ * Parses FLEETGATE_SUPERVISOR_PID (set by `npm start` for its children) or FLEETGATE_LAUNCHER_PID:
+ * the pid, when it is this process's parent (else the variable was inherited from further up).
+ */
 export function supervisorPidFrom(raw: string | undefined): number | undefined {
   if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
-  return Number(raw);
+  const pid = Number(raw);
+  return pid === process.ppid ? pid : undefined;
 }
 
 /**

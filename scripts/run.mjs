@@ -7,6 +7,7 @@
 //   node scripts/run.mjs bun <args...>    → bun <args...>
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
+import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -43,11 +44,12 @@ else {
   process.exit(2);
 }
 
-const child = spawn(bunBin, args, { cwd: root, stdio: "inherit" });
+// The child learns our pid: `npm start`'s supervisor stops the fleet when this launcher is gone.
+const child = spawn(bunBin, args, { cwd: root, stdio: "inherit", env: { ...process.env, FLEETGATE_LAUNCHER_PID: String(process.pid) } });
 // Signals go to the child; it decides how to shut down. A second Ctrl-C is passed on as well.
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(sig, () => {
     if (child.exitCode === null) child.kill(sig);
   });
 }
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 1) : 1)));

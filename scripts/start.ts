@@ -23,6 +23,7 @@ import type { Subprocess } from "bun";
 import { realClock } from "../core/clock.ts";
 import { loadConfigOrExit, type Config } from "../core/config.ts";
 import { createLogger } from "../core/log.ts";
+import { supervisorPidFrom, watchSupervisor } from "../core/process-lifecycle.ts";
 import { resolveJwtSecret } from "../core/secrets.ts";
 import { HaproxyControl } from "../haproxy/control.ts";
 import { edgePaths } from "../haproxy/render.ts";
@@ -158,6 +159,11 @@ async function shutdown(code: number): Promise<never> {
 }
 process.on("SIGINT", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
+// Run through `npm start` (scripts/run.mjs): a launcher killed outright takes the fleet down with it.
+watchSupervisor(supervisorPidFrom(process.env.FLEETGATE_LAUNCHER_PID), () => {
+  say("the launcher (npm start) is gone; stopping");
+  void shutdown(0);
+});
 
 try {
   redis = await ensureRedis(config.redisUrl, config.dataDir, say, { detached: true });

@@ -71,7 +71,7 @@ describe.skipIf(!need("redis"))("npm start with GATEWAY_WORKERS=2", () => {
     expect(captured.output()).toContain("2 gateway processes on port");
     // Both processes registered as replicas of their own.
     const gateways = await waitFor(async () => {
-      const ids = await redis.zrange(keys.gateways, 0, -1);
+      const ids = await redis.zrange(keys.gateways, "0", "-1");
       return ids.length === 2 ? ids : undefined;
     }, 20_000, "two gateway replicas in the registry", 100);
     expect(new Set(gateways).size).toBe(2);

@@ -9,6 +9,7 @@ import { LOCAL_HOST, fleetContainers, startFleet, type Fleet } from "../support/
 import { NODE_IMAGE, docker as docker1, removeFleetContainers } from "../support/scheduler-stack.ts";
 import { need, waitFor } from "../support/services.ts";
 import { startSecondDockerd, type SecondDockerd } from "../support/second-dockerd.ts";
+import { reportChaos } from "../support/chaos.ts";
 
 describe.skipIf(!(need("docker") && need("redis")))("chaos: Docker hosts, nodes started at once", () => {
   let d2: SecondDockerd;
@@ -36,7 +37,7 @@ describe.skipIf(!(need("docker") && need("redis")))("chaos: Docker hosts, nodes 
       await waitFor(async () => (await f.sched.registry.list()).filter((n) => n.state === "ready").length >= 4, 60_000, "4 ready nodes", 100);
       const on1 = (await fleetContainers(docker1, f.fleet)).length;
       const on2 = (await fleetContainers(d2.docker, f.fleet)).length;
-      console.log(`[chaos] 4 nodes started at once (MIN_READY_SERVERS=4): ${on1} on host 1, ${on2} on host 2`);
+      reportChaos({ scenario: "nodes started at once, two hosts", done: "MIN_READY_SERVERS=4 on an empty fleet over two DOCKER_HOSTS", players: `${on1} nodes on host 1, ${on2} on host 2`, recoveryMs: undefined, ok: Math.min(on1, on2) > 0 });
       expect(Math.min(on1, on2)).toBeGreaterThan(0);
     },
     90_000,

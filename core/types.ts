@@ -170,6 +170,8 @@ export interface RoomEvent {
   type: "kick" | "close" | "host" | "state";
   roomCode: string;
   playerId?: string;
+  /** With `state`: the room's new state, when the publisher says it (a match start: `starting`). */
+  state?: RoomState;
   at: number;
 }
 

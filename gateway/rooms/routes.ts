@@ -208,7 +208,8 @@ export function roomsRoutes(deps: RoomsDeps, regions: RegionRanker = new RegionR
         const claims = await requirePlayer(deps.auth, request);
         const room = await roomFrom(params);
         const r = await store.transition(room, claims.sub, "start", deps.clock.now());
-        await publish({ type: "state", roomCode: room.code });
+        // With the state: a lobby's next match on a retiring node moves to the new version (hub.ts).
+        await publish({ type: "state", roomCode: room.code, state: r.state });
         return { state: r.state };
       },
       { detail: { summary: "Start: waiting → starting (host)", tags: ["rooms"] } },

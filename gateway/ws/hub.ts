@@ -186,6 +186,26 @@ export class RelayHub implements RelayOwner {
   onRoomEvent(e: RoomEvent): void {
     if (e.type === "kick" && e.playerId) this.kick(e.roomCode, e.playerId);
     else if (e.type === "close") this.closeRoom(e.roomCode);
+    else if (e.type === "state" && e.state === "starting") void this.nextMatchOffRetiringNode(e.roomCode);
+  }
+
+  /**
+   * Fleet versions (issue 11): a match starting in a lobby whose node is draining (a rollout retires
+   * its version, an admin drain, a restart) is moved first — its players' connections resume on a
+   * node that takes new rooms (the new version), between matches, never during one. The restart
+   * vote itself moves nothing. Each gateway moves the connections it holds; the resume places the
+   * room once for all of them.
+   */
+  private async nextMatchOffRetiringNode(roomCode: string): Promise<number> {
+    const r = this.resumer;
+    const conns = [...(this.byRoom.get(roomCode) ?? [])].filter((d) => d.target && !d.resume && !d.closed);
+    const nodeId = conns[0]?.target?.nodeId;
+    if (!r || !nodeId) return 0;
+    const node = await this.deps.nodes.get(nodeId).catch(() => undefined);
+    if (node?.state !== "draining") return 0;
+    this.deps.log.info("next match moves off a draining node", { room: roomCode, nodeId, players: conns.length });
+    for (const d of conns) if (d.target?.nodeId === nodeId) r.lose(d, "next match moves to a node that takes new rooms");
+    return conns.length;
   }
 
   private starting: Promise<void> | undefined;

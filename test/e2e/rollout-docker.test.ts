@@ -12,6 +12,11 @@
  *    player is told of the drain by its node; the players leave, the v1 nodes are deleted, and the
  *    rollout ends `succeeded` (finished by the surviving replica). Its timeline is printed.
  *
+ * 4. Drain as a contract: players warned, cut from the node exactly at the deadline, node deleted;
+ *    a restart has its replacement ready before the node drains.
+ * 5. Version-pinned lobbies: a lobby's match on a node a rollout retires finishes there; the restart
+ *    vote moves nothing; the next match starts on the new version (the sockets stay open).
+ *
  * Scaled down only where the issue allows: counts as the issue gives them; a 3 s scheduler lock so
  * the surviving replica takes over in seconds rather than 30.
  */
@@ -393,4 +398,79 @@ describe.skipIf(!need("redis") || !need("docker"))("e2e: fleet versions and roll
     const replacementId = seen[replacementReady]!.split(":")[0]!;
     expect((await gw.deps.nodes.get(replacementId))?.version).toBe(target.version);
   }, 120_000);
+
+  test("a lobby keeps its node through its match and the restart vote; its next match starts on the new version", async () => {
+    // Only the lobby's players hold sockets now: the rollout below can retire every old node.
+    for (const s of sockets) s.ws.close();
+    const host = { id: "lobby_host", token: await gw.token("lobby_host") };
+    const guest = { id: "lobby_guest", token: await gw.token("lobby_guest") };
+    const call = async (who: { token: string }, method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${who.token}`, "content-type": "application/json" }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies are asserted field by field
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const socketOf = (who: { token: string }, connectUrl: string) => {
+      const u = new URL(connectUrl);
+      const s = openSocket(`${gw.wsUrl}${u.pathname}${u.search}`, ["bearer", who.token]);
+      sockets.push(s);
+      return s;
+    };
+    const created = await call(host, "POST", "/v1/rooms", { visibility: "public", maxPlayers: 2, mode: "duel" });
+    expect(created.status).toBe(201);
+    const code: string = created.body.code;
+    const hs = socketOf(host, created.body.connectUrl);
+    const joined = await call(guest, "POST", `/v1/rooms/${code}/join`, {});
+    expect(joined.status).toBe(200);
+    const gs = socketOf(guest, joined.body.connectUrl);
+    await Promise.all([hs.opened, gs.opened]);
+    const oldNode = (await t.redis.get(t.keys.roomNode(code)))!;
+    const oldVersion = (await gw.deps.nodes.get(oldNode))!.version;
+    expect((await call(host, "POST", `/v1/rooms/${code}/start`)).body.state).toBe("starting");
+    expect((await call(host, "POST", `/v1/rooms/${code}/activate`)).body.state).toBe("active");
+
+    // A rollout to v3 (the v1 build under a new version name) while the match runs.
+    const started = await api<{ rolloutId: string }>("POST", "/v1/admin/fleet/rollouts", { image: V1, version: "v3", maxSurge: 1, drainDeadlineSeconds: 60 });
+    expect(started.status).toBe(202);
+    const id = started.body.rolloutId;
+    await waitFor(async () => ((await gw.deps.nodes.get(oldNode))?.state === "draining" ? true : undefined), 60_000, "the lobby's node retiring", 100);
+    // The match goes on where it started.
+    const seenBefore = gs.messages.length;
+    hs.ws.send("mid-match");
+    await waitFor(() => (gs.messages.slice(seenBefore).includes("mid-match") ? true : undefined), 5_000, "a frame mid-match", 20);
+    // Its players were told the node is being retired.
+    expect(gs.messages.some((m) => typeof m === "string" && m.startsWith(NOTICE))).toBe(true);
+    expect(await t.redis.get(t.keys.roomNode(code))).toBe(oldNode);
+    const ended = await call(host, "POST", `/v1/rooms/${code}/end`, { results: { teams: [["lobby_host"], ["lobby_guest"]], scores: [1, 0], reason: "score_limit" } });
+    expect(ended.body.state).toBe("ending");
+    // The restart vote moves nothing.
+    expect((await call(host, "POST", `/v1/rooms/${code}/restart`)).body.restarted).toBe(false);
+    expect((await call(guest, "POST", `/v1/rooms/${code}/restart`)).body.restarted).toBe(true);
+    await Bun.sleep(300);
+    expect(await t.redis.get(t.keys.roomNode(code))).toBe(oldNode);
+    // The next match starts on the new version; the players' sockets stay open through the move.
+    expect((await call(host, "POST", `/v1/rooms/${code}/start`)).body.state).toBe("starting");
+    const newNode = await waitFor(async () => {
+      const n = await t.redis.get(t.keys.roomNode(code));
+      return n && n !== oldNode ? n : undefined;
+    }, 20_000, "the lobby on a new node", 50);
+    const moved = (await gw.deps.nodes.get(newNode))!;
+    console.log(`lobby: match 1 on ${oldNode} (${oldVersion}), match 2 on ${newNode} (${moved.version})`);
+    expect(moved.version).toBe("v3");
+    await waitFor(async () => {
+      const before = gs.messages.length;
+      hs.ws.send("match-2");
+      await Bun.sleep(200);
+      return gs.messages.slice(before).includes("match-2") ? true : undefined;
+    }, 15_000, "frames on the new node", 10);
+    expect(hs.ws.readyState).toBe(WebSocket.OPEN);
+    expect(gs.ws.readyState).toBe(WebSocket.OPEN);
+    // The old node, empty now, is retired and the rollout ends.
+    hs.ws.close();
+    gs.ws.close();
+    const r = await waitFor(async () => {
+      const v = await rollout(id);
+      return v.state !== "running" ? v : undefined;
+    }, 90_000, "the rollout to v3 to finish", 200);
+    expect(r.state).toBe("succeeded");
+  }, 180_000);
 });

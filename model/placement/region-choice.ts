@@ -17,6 +17,9 @@
  * can never get a node.
  */
 
+import type { NodeRecord } from "../../core/types.ts";
+import { usedSeats } from "../seat-budget.ts";
+
 /** Largest round trip a client may report, ms: anything above is a typo or a dead link. */
 export const MAX_REPORTED_RTT_MS = 60_000;
 
@@ -116,4 +119,31 @@ export function knownRegions(config: { region: string; dockerHostRegions: readon
  */
 export function homeRegion(config: { region: string; dockerHostRegions: readonly string[] }): string {
   return config.dockerHostRegions.length === 0 || config.dockerHostRegions.includes(config.region) ? config.region : config.dockerHostRegions[0]!;
+}
+
+/**
+ * The region an autoscaler scale-up goes to: of the regions nodes can be started in (the DOCKER_HOSTS
+ * regions, else REGION), the one whose ready nodes are the most used (used seats ÷ capacity); ties
+ * go to the home region, then by name. Joins and room connects ask for their own region themselves.
+ */
+export function scaleUpRegion(
+  nodes: readonly Pick<NodeRecord, "state" | "region" | "capacity" | "players" | "reservedSeats">[],
+  config: { region: string; dockerHostRegions: readonly string[] },
+): string {
+  const home = homeRegion(config);
+  const regions = [...new Set(config.dockerHostRegions.length > 0 ? config.dockerHostRegions : [config.region])];
+  if (regions.length <= 1) return regions[0] ?? home;
+  const load = (r: string) => {
+    let cap = 0;
+    let used = 0;
+    for (const n of nodes) {
+      if (n.region !== r || n.state !== "ready") continue;
+      cap += n.capacity;
+      used += usedSeats(n);
+    }
+    return cap > 0 ? used / cap : 0;
+  };
+  return regions
+    .map((r) => ({ r, u: load(r) }))
+    .sort((a, b) => b.u - a.u || (a.r === home ? -1 : b.r === home ? 1 : a.r < b.r ? -1 : 1))[0]!.r;
 }

@@ -7,6 +7,7 @@ import type { FleetSnapshot } from "../policy/desired-nodes.ts";
 import { desiredNodes, type ScaleDecision } from "../policy/desired-nodes.ts";
 import type { SchedulerContext } from "./context.ts";
 import { AUTOSCALER_REQUEST_PREFIX } from "./scale-up.ts";
+import { scaleUpRegion } from "../../model/placement/region-choice.ts";
 
 /** Everything the policy reads, in one consistent-enough snapshot. */
 export async function readFleetSnapshot(ctx: Pick<SchedulerContext, "registry" | "signals" | "scaleState">, now: number): Promise<FleetSnapshot> {
@@ -41,7 +42,8 @@ export async function processAutoscaleTick(ctx: SchedulerContext): Promise<Scale
     ctx.log.info(`autoscale: ${d.action} ${d.count}`, { reason: d.reason, pendingJoins: snap.pendingJoins, pendingStarts: snap.pendingStarts, floor: snap.floor });
     await ctx.scaleState.record({ at: now, action: d.action, count: d.count, reason: d.reason });
     if (d.action === "up") {
-      await ctx.requests.scaleUp({ count: d.count, region: ctx.config.region, reason: `autoscale: ${d.reason}`, requestId: `${AUTOSCALER_REQUEST_PREFIX}${now}` });
+      // The region whose ready nodes are the most used (joins that wait ask for their own region themselves).
+      await ctx.requests.scaleUp({ count: d.count, region: scaleUpRegion(snap.nodes, ctx.config), reason: `autoscale: ${d.reason}`, requestId: `${AUTOSCALER_REQUEST_PREFIX}${now}` });
     } else {
       for (const nodeId of d.nodeIds) await ctx.requests.drain({ nodeId, deadlineMs: ctx.config.drainDeadlineMs, reason: `autoscale: ${d.reason}` });
     }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chooseRegion, decodeRanking, encodeRanking, homeRegion, knownRegions, latenciesProblem, openRegions, rankRegions, type RankInput } from "../../model/placement/region-choice.ts";
+import { chooseRegion, decodeRanking, encodeRanking, homeRegion, knownRegions, scaleUpRegion, latenciesProblem, openRegions, rankRegions, type RankInput } from "../../model/placement/region-choice.ts";
 
 const known = new Set(["us", "eu", "ap"]);
 const base: RankInput = { known, home: "us", maxRttMs: 150 };
@@ -83,4 +83,19 @@ test.each([
   [{ region: "local", dockerHostRegions: [] }, "local"],
 ])("homeRegion %p → %p", (config, want) => {
   expect(homeRegion(config)).toBe(want);
+});
+
+describe("scaleUpRegion", () => {
+  const node = (region: string, players: number, state: "ready" | "starting" = "ready") => ({ state, region, capacity: 10, players, reservedSeats: 0 });
+  const cfg = { region: "us", dockerHostRegions: ["us", "eu"] };
+  test.each([
+    ["one region: it", { region: "local", dockerHostRegions: ["local"] }, [node("local", 9)], "local"],
+    ["the busier region", cfg, [node("us", 2), node("eu", 9)], "eu"],
+    ["ties go home", cfg, [node("us", 5), node("eu", 5)], "us"],
+    ["no nodes anywhere: home", cfg, [], "us"],
+    ["starting nodes do not count as capacity", cfg, [node("us", 1), node("eu", 0, "starting")], "us"],
+    ["a region listed twice counts once", { region: "local", dockerHostRegions: ["eu", "eu", "ap"] }, [node("ap", 8), node("eu", 1)], "ap"],
+  ] as const)("%s", (_name, config, nodes, want) => {
+    expect(scaleUpRegion(nodes, config)).toBe(want);
+  });
 });

@@ -313,7 +313,12 @@ export async function runLoadTest(o: LoadTestOptions, hooks: RunHooks = {}): Pro
       counts.framesLost += bot.pending.size - solo;
       soloUnanswered.push(solo);
       if (joined) connected--;
-      bot.conn?.close();
+      if (bot.conn) {
+        // Count this socket's own close too (bounded: a socket that never opened may never report one).
+        const closed = bot.conn.once("close");
+        bot.conn.close();
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+      }
       if (!stop.signal.aborted) {
         // Retried like the joins (a whole room leaving at once can meet HTTP_RATE_LIMIT); a leave
         // that still fails is not a client error — the seat reaper frees it.

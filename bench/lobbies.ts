@@ -226,10 +226,13 @@ async function runLoad(name: string, plan: LobbyPlan, groups: Groups): Promise<{
   return { result: JSON.parse(readFileSync(resultFile, "utf8")) as LobbyResult, usage: usage ?? sampler.end() };
 }
 
+/** HAProxy needs two fds per proxied connection (and refuses to start when maxconn does not fit its limit). */
+const HAPROXY_MAXCONN = Math.max(1000, Math.floor((FD_LIMIT || 20_000) / 2) - 500);
+
 function haproxyConfig(port: number, nodes: NodeRecord[]): string {
   const lines = [
     "global",
-    `  maxconn ${Math.max(1000, Math.floor((FD_LIMIT || 20_000) / 2) - 500)}`,
+    `  maxconn ${HAPROXY_MAXCONN}`,
     "defaults",
     "  mode http",
     "  timeout connect 5s",
@@ -319,6 +322,7 @@ async function trial(players: number, driver: string, baseline: boolean): Promis
         const i = id ? index.get(id) : undefined;
         if (i !== undefined) rooms.push({ ...r, node: i });
       }
+      if (players > HAPROXY_MAXCONN) console.log(`  note: HAProxy's maxconn ${HAPROXY_MAXCONN} (two fds a connection, fd limit ${FD_LIMIT}) is below ${players} players: the baseline's connections above it queue or fail`);
       const hpPort = freePort();
       const cfgFile = join(tmp, `${prefix}-haproxy.cfg`);
       writeFileSync(cfgFile, haproxyConfig(hpPort, all));

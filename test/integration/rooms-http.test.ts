@@ -243,19 +243,19 @@ describe.skipIf(!need("redis"))("rooms HTTP + Redis", () => {
     expect((await seats.checkSeat("bad code", "anyone", undefined, now())).ok).toBe(false);
 
     const priv = await create("alice", { visibility: "private", maxPlayers: 2 });
-    expect(await seats.checkSeat(priv.code, "alice", priv.seatToken, now())).toEqual({ ok: true, seated: true, roomSeats: 2 });
+    expect(await seats.checkSeat(priv.code, "alice", priv.seatToken, now())).toEqual({ ok: true, seated: true, roomSeats: 2, regions: "local" });
     expect(await seats.checkSeat(priv.code, "alice", undefined, now())).toMatchObject({ ok: false, close: CloseCode.NOT_SEATED });
     expect(await seats.checkSeat(priv.code, "mallory", priv.seatToken, now())).toMatchObject({ ok: false, close: CloseCode.NOT_SEATED });
     await call(app, "POST", `/v1/rooms/${priv.code}/invite`, "alice", { playerId: "bob" });
     const bob = (await call(app, "POST", `/v1/rooms/${priv.code}/join`, "bob")).body;
-    expect(await seats.checkSeat(priv.code, "bob", bob.seatToken, now())).toEqual({ ok: true, seated: true, roomSeats: 2 });
+    expect(await seats.checkSeat(priv.code, "bob", bob.seatToken, now())).toEqual({ ok: true, seated: true, roomSeats: 2, regions: "local" });
     expect(await seats.checkSeat(priv.code, "bob", priv.seatToken, now())).toMatchObject({ ok: false, close: CloseCode.NOT_SEATED });
     expect(await seats.checkSeat(priv.code, "mallory", undefined, now())).toMatchObject({ ok: false, close: CloseCode.NOT_SEATED });
     clock.advance(deps.config.seatTokenTtlMs + 1);
     expect(await seats.checkSeat(priv.code, "bob", bob.seatToken, now())).toMatchObject({ ok: false, close: CloseCode.NOT_SEATED });
 
     const pub = await create("carol", { visibility: "public" });
-    expect(await seats.checkSeat(pub.code, "carol", undefined, now())).toEqual({ ok: true, seated: true, roomSeats: 8 });
+    expect(await seats.checkSeat(pub.code, "carol", undefined, now())).toEqual({ ok: true, seated: true, roomSeats: 8, regions: "local" });
     expect(await seats.checkSeat(pub.code, "dave", undefined, now())).toMatchObject({ ok: false, close: CloseCode.NOT_SEATED });
     const tiny = await create("erin", { visibility: "public", maxPlayers: 1 });
     expect(await seats.checkSeat(tiny.code, "dave", undefined, now())).toMatchObject({ ok: false, close: CloseCode.ROOM_FULL });

@@ -17,6 +17,11 @@ export function redisOptions(target: RedisTarget, extra: RedisOptions = {}): Red
           sentinels: sentinels.map((s) => ({ host: s.host, port: s.port })),
           name: t.redisSentinelName ?? "mymaster",
           failoverDetector: true,
+          // The detector's own sentinel connections reconnect with this; bounded, because ioredis
+          // leaks them (reconnecting forever, no error listener) when the main connection is
+          // closed while it is still setting the detector up. A live detector that gives up is
+          // set up again on the main connection's next reconnect.
+          sentinelReconnectStrategy: (attempt: number) => (attempt > 20 ? null : Math.min(attempt * 200, 2000)),
         }
       : { host: u.hostname || "127.0.0.1", port: u.port ? Number(u.port) : 6379 }),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),

@@ -88,6 +88,8 @@ export interface RolloutStore {
   addFailure(id: string): Promise<number>;
   addNewNode(id: string, nodeId: string): Promise<void>;
   addDrained(id: string, nodeId: string): Promise<void>;
+  /** Records an old node as gone (drained and deleted); true the first time (timeline once). */
+  markRetired(id: string, nodeId: string): Promise<boolean>;
   /** The next canary ticket (1, 2, …; restarts with each rollout): see canaryPick. */
   canaryTicket(): Promise<number>;
   /** Appends to the timeline (kept: the last ROLLOUT_EVENTS_KEPT). */
@@ -408,6 +410,10 @@ export class RedisRolloutStore implements RolloutStore {
     await scripts.addToList.run(this.redis, [this.keys.rollout(id)], ["drained", nodeId]);
   }
 
+  async markRetired(id: string, nodeId: string): Promise<boolean> {
+    return (await scripts.addToList.run(this.redis, [this.keys.rollout(id)], ["retired", nodeId])) === 1;
+  }
+
   async canaryTicket(): Promise<number> {
     return this.redis.hincrby(this.keys.fleetVersions, "canarySeq", 1);
   }
@@ -516,6 +522,13 @@ export class MemoryRolloutStore implements RolloutStore {
   async addDrained(id: string, nodeId: string): Promise<void> {
     const r = this.records.get(id);
     if (r && !r.drained.includes(nodeId)) r.drained.push(nodeId);
+  }
+
+  private readonly retired = new Set<string>();
+  async markRetired(id: string, nodeId: string): Promise<boolean> {
+    if (!this.records.has(id) || this.retired.has(`${id}|${nodeId}`)) return false;
+    this.retired.add(`${id}|${nodeId}`);
+    return true;
   }
 
   async canaryTicket(): Promise<number> {

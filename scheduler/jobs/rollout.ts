@@ -44,7 +44,11 @@ export async function processRollout(job: JobContext<RolloutJob>, ctx: Scheduler
     ctx.log.info(`rollout ${id}: ${event}`, detail ? { detail } : {});
     return store.event(id, { at: at(), event, ...(detail ? { detail } : {}) }).catch(() => {});
   };
-  if (job.attemptsMade > 0 || first.state === "running") await note(job.attemptsMade > 0 ? "resumed" : "job started", `attempt ${job.attemptsMade + 1}`);
+  if (first.state === "running") {
+    // A job that ran before (its worker died: stalled-job recovery, or a retry) is resumed.
+    const before = (await store.events(id)).some((e) => e.event === "job started" || e.event === "resumed");
+    await note(before ? "resumed" : "job started", `attempt ${job.attemptsMade + 1}${job.id ? `, job ${job.id}` : ""}`);
+  }
 
   /** Starts under way in this process, by node id. */
   const inFlight = new Map<string, Promise<void>>();
@@ -89,6 +93,10 @@ export async function processRollout(job: JobContext<RolloutJob>, ctx: Scheduler
       pendingStarts: pending,
       inFlight: new Set(inFlight.keys()),
     });
+    // Old nodes asked to drain that are gone now: retired (stopped and deleted by their drain job).
+    for (const nodeId of r.drained) {
+      if (r.oldNodes.includes(nodeId) && !nodes.some((n) => n.id === nodeId) && (await store.markRetired(id, nodeId))) await note("old node retired", `${nodeId} stopped and deleted`);
+    }
     if (step.reason !== lastReason) {
       lastReason = step.reason;
       await job.updateProgress({ step: step.kind, reason: step.reason, newNodes: r.newNodes.length, oldNodes: r.oldNodes.length, failures: r.failures });

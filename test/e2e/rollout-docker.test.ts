@@ -298,7 +298,7 @@ describe.skipIf(!need("redis") || !need("docker"))("e2e: fleet versions and roll
 
     // Frames keep flowing through the drain and the takeover: until the survivor has resumed the
     // rollout job; then the pump stops and every frame must arrive.
-    await waitFor(async () => ((await rollout(id)).timeline.some((e) => e.event === "job started" && Date.parse(e.at) >= killedAt) ? true : undefined), 30_000, "the survivor resuming the rollout", 100);
+    await waitFor(async () => ((await rollout(id)).timeline.some((e) => e.event === "resumed" && Date.parse(e.at) >= killedAt) ? true : undefined), 30_000, "the survivor resuming the rollout", 100);
     await Bun.sleep(500);
     pumping = false;
     await pump;
@@ -334,7 +334,8 @@ describe.skipIf(!need("redis") || !need("docker"))("e2e: fleet versions and roll
     printTimeline(r);
     console.log(`scheduler-a SIGKILLed at +${((killedAt - Date.parse(r.timeline[0]!.at)) / 1000).toFixed(2)} s`);
     expect(r.state).toBe("succeeded");
-    expect(r.timeline.some((e) => e.event === "job started" && Date.parse(e.at) >= killedAt)).toBe(true); // resumed by the survivor
+    expect(r.timeline.some((e) => e.event === "resumed" && Date.parse(e.at) >= killedAt)).toBe(true); // resumed by the survivor
+    expect(r.timeline.filter((e) => e.event === "old node retired").length).toBe(2);
     const nodes = await gw.deps.nodes.list();
     expect(nodes.filter((n) => n.version === "v1")).toEqual([]);
     for (const id of allV1) expect(await containerOf(fleet, id)).toBeUndefined();

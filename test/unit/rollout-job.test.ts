@@ -62,6 +62,7 @@ describe("rollout job", () => {
     const events = (await m.rollouts.events("r1")).map((e) => e.event);
     expect(events.filter((e) => e === "new node ready").length).toBe(3);
     expect(events.filter((e) => e === "old node draining").length).toBe(3);
+    expect(events.filter((e) => e === "old node retired").length).toBe(3);
     expect(events.at(-1)).toBe("succeeded");
   });
 

@@ -118,6 +118,21 @@ describe.skipIf(!need("redis"))("client SDK API end to end", () => {
     adaRoom.close();
   }, 30_000);
 
+  test("regions: GET /v1/regions, a measured round trip to this gateway's ping, joins in that region", async () => {
+    // What gateway/main.ts does for a replica: register it, with the public URL its ping lives on.
+    await gw.deps.gateways.heartbeat({ id: "gw-sdk", host: "127.0.0.1", port: gw.port, region: "local", publicUrl: gw.url, startedAt: Date.now() }, Date.now());
+    const fg = await client("traveller");
+    const regions = await fg.regions.list();
+    expect(regions.map((r) => r.name)).toContain("local");
+    const chosen = await fg.regions.choose({ samples: 2 });
+    expect(chosen.region).toBe("local");
+    expect(chosen.measured[0]!.samples).toHaveLength(2);
+    expect(chosen.latencies.local).toBeGreaterThanOrEqual(0);
+    // The chosen region goes into bodies that name none, and the gateway takes the latencies.
+    const room = await fg.rooms.create({ visibility: "public", mode: "regional", latencies: chosen.latencies });
+    expect(room.region).toBe("local");
+  });
+
   test("a seat token that no longer works is renewed (re-join) before the reconnect", async () => {
     const [host, guest] = [await client("host"), await client("guest")];
     const room = await host.rooms.create({ visibility: "private", password: "pw" });

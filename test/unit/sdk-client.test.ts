@@ -40,6 +40,7 @@ describe("regions", () => {
             { name: "eu", pingUrl: "/ping/eu", nodes: 1, capacity: 8, players: 0 },
             { name: "us", pingUrl: "http://gw.test/ping/us", nodes: 1, capacity: 8, players: 0 },
             { name: "down", pingUrl: "/ping/down", nodes: 0, capacity: 0, players: 0 },
+            { name: "unserved", pingUrl: null, nodes: 1, capacity: 8, players: 0 },
           ],
         });
       if (u.pathname === "/ping/down") throw new TypeError("connection refused");
@@ -53,7 +54,7 @@ describe("regions", () => {
     });
     const chosen = await c.regions.choose({ samples: 2 });
     expect(chosen.region).toBe("us");
-    expect(chosen.measured.map((m) => m.name)).toEqual(["us", "eu", "down"]);
+    expect(chosen.measured.map((m) => m.name)).toEqual(["us", "eu", "down", "unserved"]);
     expect(chosen.measured[2]!.rttMs).toBe(Infinity);
     expect(chosen.measured[1]!.rttMs).toBeGreaterThanOrEqual(35);
     expect(Object.keys(chosen.latencies).sort()).toEqual(["eu", "us"]);

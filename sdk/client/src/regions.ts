@@ -42,8 +42,9 @@ export class Regions {
     const timeoutMs = opts.timeoutMs ?? 2000;
     const measured = await Promise.all(
       regions.map(async (r) => {
-        const url = new URL(r.pingUrl, `${this.api.baseUrl}/`).toString();
         const got: number[] = [];
+        if (!r.pingUrl) return { name: r.name, rttMs: Infinity, samples: got };
+        const url = new URL(r.pingUrl, `${this.api.baseUrl}/`).toString();
         for (let i = 0; i < samples; i++) {
           const rtt = await this.ping(url, timeoutMs);
           if (rtt !== undefined) got.push(rtt);

@@ -131,8 +131,11 @@ export interface MatchProgress {
 /** `GET /v1/regions` → one entry per region. */
 export interface RegionInfo {
   name: string;
-  /** Answers `GET` with 204 at once; relative URLs resolve against the gateway's base URL. */
-  pingUrl: string;
+  /**
+   * Answers `GET` with 204 at once; relative URLs resolve against the gateway's base URL. `null`
+   * when no gateway serves the region (its round trip cannot be measured).
+   */
+  pingUrl: string | null;
   nodes?: number;
   capacity?: number;
   players?: number;

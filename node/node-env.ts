@@ -3,6 +3,7 @@
  * `node/main.ts` passes `process.env` in; tests pass maps.
  */
 import { ConfigError, type RoomMode } from "../core/config.ts";
+import { NodeEnvError, readNodeEnv, type NodeContractEnv } from "../sdk/server/src/index.ts";
 
 /** The node contract's settings (CONTRACT.md "The node contract"). */
 export interface NodeEnv {
@@ -36,10 +37,17 @@ export interface NodeEnv {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const NODE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-
 export function parseNodeEnv(env: Env): NodeEnv {
+  // The node contract's variables are the server SDK's (sdk/server: readNodeEnv); the reference
+  // node's own settings are read here. Every problem of both is reported at once.
   const problems: string[] = [];
+  let contract: NodeContractEnv | undefined;
+  try {
+    contract = readNodeEnv(env);
+  } catch (err) {
+    if (!(err instanceof NodeEnvError)) throw err;
+    problems.push(...err.problems);
+  }
   const raw = (name: string): string | undefined => {
     const v = env[name]?.trim();
     return v === undefined || v === "" ? undefined : v;
@@ -54,53 +62,27 @@ export function parseNodeEnv(env: Env): NodeEnv {
     return Number(v);
   };
 
-  const nodeId = raw("NODE_ID") ?? "";
-  if (nodeId === "") problems.push("NODE_ID is required");
-  else if (!NODE_ID_RE.test(nodeId)) problems.push(`NODE_ID=${JSON.stringify(nodeId)} must be 1-64 of [A-Za-z0-9_.-]`);
-
-  // The token is compared as given (not trimmed): a stray space is a different token.
-  const token = env.NODE_TOKEN ?? "";
-  if (token === "") problems.push("NODE_TOKEN is required (the node accepts gateway connections only with it)");
-
-  const drainRaw = raw("DRAIN_SECONDS");
-  let drainMs = 5000;
-  if (drainRaw !== undefined) {
-    const n = Number(drainRaw);
-    if (!/^\d+(\.\d+)?$/.test(drainRaw) || !Number.isFinite(n) || n > 86_400) problems.push(`DRAIN_SECONDS=${JSON.stringify(drainRaw)} must be a number of seconds in 0..86400`);
-    else drainMs = Math.round(n * 1000);
-  }
-
-  const modeRaw = raw("ROOM_MODE") ?? "relay";
-  let roomMode: RoomMode = "relay";
-  if (modeRaw === "relay" || modeRaw === "echo") roomMode = modeRaw;
-  else problems.push(`ROOM_MODE=${JSON.stringify(modeRaw)} must be relay or echo`);
-
   const levelRaw = raw("LOG_LEVEL") ?? "info";
   let logLevel: NodeEnv["logLevel"] = "info";
   if (levelRaw === "debug" || levelRaw === "info" || levelRaw === "warn" || levelRaw === "error") logLevel = levelRaw;
   else problems.push(`LOG_LEVEL=${JSON.stringify(levelRaw)} must be debug, info, warn or error`);
+  const reconnectDelayMs = int("RECONNECT_DELAY_MS", 1000, 0, 3_600_000);
+  const snapshotIntervalMs = int("SNAPSHOT_INTERVAL_MS", 100, 10, 3_600_000);
 
-  const host = raw("HOST") ?? "0.0.0.0";
-  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) problems.push(`HOST=${JSON.stringify(host)} is not an address`);
-
-  const fleetgateUrl = raw("FLEETGATE_URL")?.replace(/\/+$/, "");
-  if (fleetgateUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(fleetgateUrl)) problems.push(`FLEETGATE_URL=${JSON.stringify(fleetgateUrl)} must be an http:// or https:// URL`);
-
-  const parsed: NodeEnv = {
-    nodeId,
-    port: int("PORT", 8081, 0, 65535),
-    host,
-    maxRooms: int("MAX_ROOMS", 100, 1, 1_000_000),
-    maxPlayers: int("MAX_PLAYERS", 1000, 1, 10_000_000),
-    token,
-    drainMs,
-    roomMode,
-    reconnectDelayMs: int("RECONNECT_DELAY_MS", 1000, 0, 3_600_000),
-    fleetgateUrl,
-    snapshotIntervalMs: int("SNAPSHOT_INTERVAL_MS", 100, 10, 3_600_000),
+  if (problems.length > 0 || !contract) throw new ConfigError(problems);
+  return {
+    nodeId: contract.nodeId,
+    port: contract.port,
+    host: contract.host,
+    maxRooms: contract.maxRooms,
+    maxPlayers: contract.maxPlayers,
+    token: contract.token,
+    drainMs: Math.round(contract.drainSeconds * 1000),
+    roomMode: contract.roomMode,
+    reconnectDelayMs,
+    fleetgateUrl: contract.fleetgateUrl,
+    snapshotIntervalMs,
     version: raw("NODE_VERSION") ?? "dev",
     logLevel,
   };
-  if (problems.length > 0) throw new ConfigError(problems);
-  return parsed;
 }

@@ -13,7 +13,7 @@ import { realClock, type Clock, type TimerHandle } from "../core/clock.ts";
 import type { RoomMode } from "../core/config.ts";
 import { CloseCode } from "../core/errors.ts";
 import { silentLogger, type Logger } from "../core/log.ts";
-import { resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
+import { healthBody, NodeTokenCheck, parseDrainRequest, resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
 
 /** Room codes: 4–32 characters of `[A-Za-z0-9_-]` (CONTRACT). */
 export const ROOM_CODE_RE = /^[A-Za-z0-9_-]{4,32}$/;
@@ -173,7 +173,8 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
   });
   /** How each room started here (X-Resume, snapshot or not), for GET /rooms/:code/state. */
   const roomStarts = new Map<string, { resume: number | null; fromSnapshot: boolean; startCount: number }>();
-  const tokenDigest = createHash("sha256").update(opts.token).digest();
+  // The server SDK's checks (sdk/server): the token, /health's body, POST /drain's input, X-Resume, snapshots.
+  const nodeToken = new NodeTokenCheck(opts.token);
 
   /**
    * Players per room, counted from the moment an upgrade is accepted (not from `open`), so two
@@ -222,7 +223,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
   };
 
   const version = opts.version ?? "dev";
-  const health = (): NodeHealthBody => ({ state: draining ? "draining" : "ready", rooms: rooms.size, players, nodeId: opts.nodeId, version });
+  const health = (): NodeHealthBody => healthBody({ draining, rooms: rooms.size, players, nodeId: opts.nodeId, version });
 
   /**
    * `POST /drain {deadlineSeconds}` (node contract, optional): told by the scheduler before
@@ -231,16 +232,10 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
    */
   const drainRequest = async (req: Request): Promise<Response> => {
     if (req.method !== "POST") return errorResponse(405, "METHOD_NOT_ALLOWED", "use POST");
-    if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
-    let seconds: unknown;
-    try {
-      seconds = ((await req.json()) as { deadlineSeconds?: unknown } | null)?.deadlineSeconds;
-    } catch {
-      return errorResponse(400, "BAD_JSON", "body must be JSON {deadlineSeconds}");
-    }
-    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > MAX_DRAIN_SECONDS) {
-      return errorResponse(400, "BAD_DEADLINE", `deadlineSeconds must be a number from 0 to ${MAX_DRAIN_SECONDS}`);
-    }
+    if (!nodeToken.allows(req)) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
+    const asked = await parseDrainRequest(req, MAX_DRAIN_SECONDS);
+    if (!asked.ok) return errorResponse(400, asked.code, asked.problem);
+    const seconds = asked.deadlineSeconds;
     const first = drainPromise === undefined;
     void drain(Math.round(seconds * 1000));
     if (first) {
@@ -267,7 +262,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
       if (path === "/drain") return drainRequest(req);
       if (!path.startsWith(ROOM_PATH_PREFIX)) return errorResponse(404, "NOT_FOUND", "unknown path");
       // The token first: a caller without it learns nothing, not even whether a room code is valid.
-      if (!tokenMatches(tokenDigest, req.headers.get("x-node-token"))) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
+      if (!nodeToken.allows(req)) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
       const room = path.slice(ROOM_PATH_PREFIX.length);
       if (room.endsWith("/state") && ROOM_CODE_RE.test(room.slice(0, -6))) {
         const code = room.slice(0, -6);

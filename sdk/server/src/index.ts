@@ -131,14 +131,14 @@ export function healthBody(s: { draining: boolean; rooms: number; players: numbe
 }
 
 /** `POST /drain {deadlineSeconds}`: the deadline, or a problem to answer 400 with. */
-export async function parseDrainRequest(req: Request, maxSeconds = 86_400): Promise<{ ok: true; deadlineSeconds: number } | { ok: false; problem: string }> {
+export async function parseDrainRequest(req: Request, maxSeconds = 86_400): Promise<{ ok: true; deadlineSeconds: number } | { ok: false; code: "BAD_JSON" | "BAD_DEADLINE"; problem: string }> {
   let seconds: unknown;
   try {
     seconds = ((await req.json()) as { deadlineSeconds?: unknown } | null)?.deadlineSeconds;
   } catch {
-    return { ok: false, problem: "body must be JSON {deadlineSeconds}" };
+    return { ok: false, code: "BAD_JSON", problem: "body must be JSON {deadlineSeconds}" };
   }
-  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > maxSeconds) return { ok: false, problem: `deadlineSeconds must be a number from 0 to ${maxSeconds}` };
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > maxSeconds) return { ok: false, code: "BAD_DEADLINE", problem: `deadlineSeconds must be a number from 0 to ${maxSeconds}` };
   return { ok: true, deadlineSeconds: seconds };
 }
 

@@ -58,6 +58,8 @@ describe.skipIf(!need("redis") || !hasChromium)("demo page in Chromium", () => {
     tr = testRedis("demo");
     gw = await startTestGateway(tr.prefix, { port: freePort(), matchmakerIntervalMs: 50, flushWaitMs: 300, minPartialSessionSize: 2 });
     off = await startTestGateway(`${tr.prefix}-off`, { demo: false });
+    // Registered as gateway/main.ts does, so GET /v1/regions has a ping URL for the page to measure.
+    await gw.deps.gateways.heartbeat({ id: "gw-demo", host: "127.0.0.1", port: gw.port, region: "local", publicUrl: gw.url, startedAt: Date.now() }, Date.now());
     node = await startTestNode(gw.deps, { roomMode: "relay" });
     matchmaker = await startMatchmaker({ ...gw.deps, newRedis: () => tr.connect(), clock: realClock, log: silentLogger });
     profile = await mkdtemp(join(tmpdir(), "fg-chromium-demo-"));
@@ -96,6 +98,8 @@ describe.skipIf(!need("redis") || !hasChromium)("demo page in Chromium", () => {
     await bob.getByTestId("conn-status").getByText("connected", { exact: true }).waitFor();
     expect((await bob.getByTestId("room-code").textContent())!.trim()).toBe(code);
     await chatHas(alice, "bob is here");
+    // The page chose its region by measuring the round trip to the region's ping URL.
+    expect(await alice.getByTestId("region").textContent()).toMatch(/^region local \(\d+ ms\)$/);
 
     await say(alice, "hi bob");
     await chatHas(bob, "alice: hi bob");

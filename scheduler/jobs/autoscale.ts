@@ -27,7 +27,10 @@ export async function processAutoscaleTick(ctx: SchedulerContext): Promise<Scale
     const now = ctx.clock.now();
     const snap = await readFleetSnapshot(ctx, now);
     ctx.metrics.observeNodes(snap.nodes);
-    const d = desiredNodes(snap, ctx.config, now);
+    let d = desiredNodes(snap, ctx.config, now);
+    // While a rollout runs it retires old nodes itself; draining the new ones it started as "idle
+    // surplus" would only make it start them again.
+    if (d.action === "down" && (await ctx.rollouts?.routing())?.rolloutId) d = { action: "none", count: 0, reason: "a rollout is running: no scale-down until it ends" };
     ctx.metrics.decisions.inc({ action: d.action });
     if (d.action === "none") {
       // Every tick decides; an unchanged "nothing to do" would flood the log once a second.

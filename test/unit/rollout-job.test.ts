@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { DrainJob, FleetVersion } from "../../core/types.ts";
+import { processAutoscaleTick } from "../../scheduler/jobs/autoscale.ts";
 import { processDrain } from "../../scheduler/jobs/drain.ts";
 import { processRestart, processRollout } from "../../scheduler/jobs/rollout.ts";
 import { processScaleUp } from "../../scheduler/jobs/scale-up.ts";
@@ -110,5 +111,16 @@ describe("rollout job", () => {
     expect(repl?.state).toBe("ready");
     expect(repl?.version).toBe("v1");
     expect(m.asked.drain).toEqual([{ nodeId: node!.id, deadlineMs: 1_000, reason: "test" }]);
+  });
+
+  test("the autoscaler drains no surplus while a rollout runs (the rollout retires nodes itself)", async () => {
+    const m = memoryScheduler({ nodeImage: "img:v1", maxServers: 10, scaleDownCooldownMs: 1_000 });
+    await processScaleUp(fakeJob({ count: 3, region: "local", reason: "t", requestId: "seed", version: V1 }), m.ctx);
+    m.clock.advance(60_000);
+    await begin(m);
+    expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "none", reason: "a rollout is running: no scale-down until it ends" });
+    expect(m.asked.drain).toEqual([]);
+    await m.rollouts.finish("r1", "cancelled", "t", m.clock.now());
+    expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "down" });
   });
 });

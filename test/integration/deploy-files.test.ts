@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IN_CI } from "../support/services.ts";
+import { grafanaExprs } from "../support/metric-queries.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const DEPLOY = join(ROOT, "deploy");
@@ -23,29 +24,6 @@ function run(cmd: string[], env: Record<string, string> = {}): { code: number; o
 }
 
 if (IN_CI && !have("promtool")) throw new Error("promtool (Debian package prometheus) is required under CI");
-
-/** Metric names a PromQL expression reads (histogram series reduced to the histogram's name). */
-export function metricNames(expr: string): string[] {
-  const names = new Set<string>();
-  for (const m of expr.matchAll(/\b((?:fleetgate|nodejs|process)_[a-zA-Z0-9_]+)/g)) names.add(m[1]!.replace(/_(bucket|count|sum)$/, ""));
-  return [...names];
-}
-
-/** Every PromQL expression in the Grafana dashboard (panels, rows' panels, annotations). */
-export function grafanaExprs(dashboard: unknown): string[] {
-  const out: string[] = [];
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === "object") {
-      for (const [k, x] of Object.entries(v)) {
-        if (k === "expr" && typeof x === "string") out.push(x);
-        else walk(x);
-      }
-    }
-  };
-  walk(dashboard);
-  return out;
-}
 
 describe.skipIf(!have("promtool"))("Prometheus rules", () => {
   test("promtool check rules passes and finds every alert the issue lists", () => {

@@ -67,6 +67,12 @@ export class UpstreamSocket<C> implements FrameSink {
   /** Frames (or the tail of one) the kernel has not taken yet, in order. */
   private queue: Uint8Array[] | undefined;
   private queued = 0;
+  /**
+   * The latest ping's payload while the node is not reading (our queue is not empty): answered
+   * once the queue drains. RFC 6455 §5.5.3 lets an endpoint answer only the most recent ping, so a
+   * node that pings without reading cannot grow our queue with pongs.
+   */
+  private pendingPong: Uint8Array | undefined;
   private readonly parser: FrameParser;
   /** Where to dial; dropped once the request is written (an idle connection keeps no copy). */
   private target: UpstreamDial | undefined;
@@ -222,7 +228,10 @@ export class UpstreamSocket<C> implements FrameSink {
     }
     this.queue = undefined;
     this.queued = 0;
-    if (this.phase === Phase.Open) this.handler.drain(this.ctx);
+    const pong = this.pendingPong;
+    this.pendingPong = undefined;
+    if (pong && this.phase === Phase.Open) this.write(encodeClientFrame(OPCODE.PONG, pong, pong.length, this.masks));
+    if (this.phase === Phase.Open && !this.queue) this.handler.drain(this.ctx);
   }
 
   onSocketClosed(reason: string): void {
@@ -246,7 +255,10 @@ export class UpstreamSocket<C> implements FrameSink {
   }
 
   ping(data: Uint8Array): void {
-    if (this.phase === Phase.Open) this.write(encodeClientFrame(OPCODE.PONG, data, data.length, this.masks));
+    if (this.phase !== Phase.Open) return;
+    // `data` may be a view of the socket's read buffer: keep a copy.
+    if (this.queue) this.pendingPong = data.slice();
+    else this.write(encodeClientFrame(OPCODE.PONG, data, data.length, this.masks));
   }
 
   pong(): void {

@@ -20,6 +20,7 @@ const CLOSE = 0x8;
 const PING = 0x9;
 
 const u8 = (...b: number[]) => new Uint8Array(b);
+const PING_FLOOD = 200_000;
 const closeFrame = (code: number, reason = "") => rawFrame(FIN | CLOSE, Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]));
 /** 300 bytes of every value, for byte-exact checks. */
 const BIG = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff);
@@ -81,6 +82,17 @@ const scenarios: Record<string, Scenario> = {
     w(rawFrame(FIN | TEXT, "b"));
   },
   "close-normal": (w) => w(closeFrame(1000, "bye")),
+  // 200,000 pings (25 MB) from a node that has stopped reading: the gateway must not queue a pong
+  // for each (RFC 6455 §5.5.3: answering the latest is enough), then "done".
+  "ping-flood": (w, read) => {
+    read.pause();
+    const p = Buffer.alloc(125, 0x2e);
+    for (let i = 0; i < PING_FLOOD; i++) {
+      p.writeUInt32BE(i, 0);
+      w(rawFrame(FIN | PING, p));
+    }
+    w(rawFrame(FIN | TEXT, "done"));
+  },
   hello: (w) => w(rawFrame(FIN | TEXT, "hello")),
 };
 
@@ -184,6 +196,21 @@ describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a hostile
     const c = await closedWithin(s, 3000);
     expect(c).toEqual({ code: 1000, reason: "bye" });
   });
+
+  test("a node that pings without reading gets one pong for the latest ping, not a queue of them", async () => {
+    const s = await play("ping-flood");
+    await s.waitMessages(1, 20_000); // "done": every ping before it has been parsed
+    expect(s.messages).toEqual(["done"]);
+    const d = gw.app.decorator.gateway.hub.connections().find((c) => c.roomCode === "ping-flood");
+    // 200,000 pongs would be 26 MB; the kernel's buffers take a few MB at most.
+    expect(d?.upstream?.bufferedAmount ?? -1).toBeGreaterThanOrEqual(0);
+    expect(d!.upstream!.bufferedAmount).toBeLessThan(64 * 1024);
+    node.control.get("ping-flood")!.resume();
+    // Once it reads again, the answer to the latest ping arrives.
+    const last = await nodeGot("ping-flood", (op, p) => op === 0xa && p.readUInt32BE(0) === PING_FLOOD - 1, 10_000);
+    expect(last.length).toBe(125);
+    s.ws.close(1000);
+  }, 30_000);
 
   test("after all of it the gateway still relays", async () => {
     const s = await play("hello");

@@ -35,13 +35,24 @@ export interface FromGateway {
   payload: Buffer;
 }
 
-/** A scenario writes to the socket; it may wait between writes (a frame split across many writes). */
-export type Scenario = (write: (b: Uint8Array) => void) => Promise<void> | void;
+/** Stops and restarts reading what the gateway sends (TCP pushes back on it meanwhile). */
+export interface ReadControl {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * A scenario writes to the socket (in order: what the kernel does not take is queued and sent on
+ * drain); it may wait between writes (a frame split across many writes) and stop reading.
+ */
+export type Scenario = (write: (b: Uint8Array) => void, read: ReadControl) => Promise<void> | void;
 
 export interface HostileNode {
   port: number;
   /** Frames received from the gateway per scenario (room code). */
   received: Map<string, FromGateway[]>;
+  /** Per scenario: its reading control, and bytes written but not yet taken by the kernel. */
+  control: Map<string, ReadControl & { unsent(): number }>;
   stop(): void;
 }
 
@@ -49,6 +60,21 @@ interface ConnState {
   head: string;
   room: string | undefined;
   rest: Buffer;
+  /** Bytes the kernel has not taken yet, in order. */
+  unsent: Buffer[];
+}
+
+function flush(s: Socket<ConnState>): void {
+  const q = s.data.unsent;
+  while (q.length) {
+    const b = q[0]!;
+    const n = Math.max(0, s.write(b));
+    if (n < b.length) {
+      q[0] = b.subarray(n);
+      return;
+    }
+    q.shift();
+  }
 }
 
 function parseClientFrames(buf: Buffer, out: FromGateway[]): Buffer {
@@ -82,13 +108,14 @@ function parseClientFrames(buf: Buffer, out: FromGateway[]): Buffer {
 /** Starts the hostile node on 127.0.0.1 with `scenarios` by name. */
 export function startHostileNode(scenarios: Record<string, Scenario>): HostileNode {
   const received = new Map<string, FromGateway[]>();
+  const control = new Map<string, ReadControl & { unsent(): number }>();
   const sockets = new Set<Socket<ConnState>>();
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
       open(s) {
-        s.data = { head: "", room: undefined, rest: Buffer.alloc(0) };
+        s.data = { head: "", room: undefined, rest: Buffer.alloc(0), unsent: [] };
         sockets.add(s);
       },
       data(s, chunk) {
@@ -111,14 +138,25 @@ export function startHostileNode(scenarios: Record<string, Scenario>): HostileNo
         }
         st.room = room;
         received.set(room, []);
+        const read: ReadControl & { unsent(): number } = {
+          pause: () => s.pause(),
+          resume: () => s.resume(),
+          unsent: () => st.unsent.reduce((a, b) => a + b.length, 0),
+        };
+        control.set(room, read);
         s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`);
         const after = Buffer.from(st.head.slice(end + 4), "latin1");
         if (after.length) st.rest = parseClientFrames(after, received.get(room)!);
         void Promise.resolve(
           scenario((b) => {
-            if (sockets.has(s)) s.write(b);
-          }),
+            if (!sockets.has(s)) return;
+            st.unsent.push(Buffer.from(b));
+            if (st.unsent.length === 1) flush(s);
+          }, read),
         ).catch(() => {});
+      },
+      drain(s) {
+        flush(s);
       },
       close(s) {
         sockets.delete(s);
@@ -131,6 +169,7 @@ export function startHostileNode(scenarios: Record<string, Scenario>): HostileNo
   return {
     port: listener.port,
     received,
+    control,
     stop() {
       for (const s of sockets) s.terminate();
       sockets.clear();

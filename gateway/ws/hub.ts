@@ -247,6 +247,19 @@ export class RelayHub implements RelayOwner {
   }
 
   private unsubscribeNodes: (() => Promise<void>) | undefined;
+  /** Session resume in Prometheus (flushed with the relay's counters; made on the first flush). */
+  private resumeMetrics: ReturnType<RelayHub["makeResumeMetrics"]> | undefined;
+
+  private makeResumeMetrics() {
+    const m = this.deps.metrics;
+    return {
+      connections: m.counter("fleetgate_resume_connections_total", "Player connections whose room's node was lost, by outcome (started, resumed on a new node, failed: 4009)", ["outcome"]),
+      held: m.counter("fleetgate_resume_held_frames_total", "Client frames held while their room moved to another node (then delivered)"),
+      pause: m.histogram("fleetgate_resume_pause_seconds", "Time from a node loss to the player's new upstream opening", [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5, 5, 10]),
+      flushed: { started: 0, resumed: 0, failed: 0, heldFrames: 0 },
+    };
+  }
+
 
   /** Resumes every connection of this gateway still on `nodeId` (see ResumeCoordinator.lose). */
   nodeGone(nodeId: string, why: string): number {
@@ -296,5 +309,16 @@ export class RelayHub implements RelayOwner {
     if (s.bytesUp !== f.bytesUp) this.bytes.inc({ direction: "up" }, s.bytesUp - f.bytesUp);
     if (s.bytesDown !== f.bytesDown) this.bytes.inc({ direction: "down" }, s.bytesDown - f.bytesDown);
     Object.assign(f, s);
+    const r = this.resumer?.stats;
+    if (r) {
+      const m = (this.resumeMetrics ??= this.makeResumeMetrics());
+      const rf = m.flushed;
+      for (const outcome of ["started", "resumed", "failed"] as const) if (r[outcome] !== rf[outcome]) m.connections.inc({ outcome }, r[outcome] - rf[outcome]);
+      if (r.heldFrames !== rf.heldFrames) m.held.inc({}, r.heldFrames - rf.heldFrames);
+      // pausesMs keeps the last 10,000: observe the ones not seen yet (all, if it was trimmed past them).
+      const fresh = Math.min(r.pausesMs.length, r.resumed - rf.resumed);
+      for (const ms of r.pausesMs.slice(r.pausesMs.length - fresh)) m.pause.observe(ms / 1000);
+      Object.assign(rf, { started: r.started, resumed: r.resumed, failed: r.failed, heldFrames: r.heldFrames });
+    }
   }
 }

@@ -111,6 +111,9 @@ describe.skipIf(!need("redis"))("session resume", () => {
     }, 3000, "the new node counts on from the snapshot");
     expect(after.resume).toBe(1);
     expect(after.fromSnapshot).toBe(true);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/fleetgate_resume_connections_total\{outcome="resumed"\} 3/);
+    expect(metrics).toMatch(/fleetgate_resume_pause_seconds_count 3/);
     // The lost node was taken out of placement at once.
     expect((await gw.deps.nodes.get(a.id))?.state).toBe("unhealthy");
     for (const s of players) s.ws.close();

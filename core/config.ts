@@ -299,9 +299,10 @@ export interface Config {
    */
   readonly logFormat: "json" | "pretty" | "auto";
   /**
-   * DASHBOARD_HISTORY_INTERVAL — how often each gateway and scheduler appends a sample (players,
-   * capacity, nodes by state and version, joins/s, join p99, frames/s, scaling events) to the
-   * dashboard's history ring in Redis. Seconds. Default 5.
+   * DASHBOARD_HISTORY_INTERVAL — how often each gateway appends a sample of its joins/s, join p99
+   * and frames/s, and one gateway per interval a fleet sample (players, capacity, nodes by state
+   * and version, rooms, queue, scaling events), to the dashboard's history rings in Redis.
+   * Seconds. Default 5.
    */
   readonly dashboardHistoryIntervalMs: number;
   /**

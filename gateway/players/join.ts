@@ -1,8 +1,9 @@
 /**
  * Player join: a room of its own for the player, on a ready node with a free seat (one atomic
  * Lua step reserves the seat and places the room). When no node has one, the join asks the
- * scheduler for a node (deterministic request id: the same join never asks twice) and waits —
- * woken by node events, bounded by JOIN_WAIT_TIMEOUT — then answers 503 NO_CAPACITY.
+ * scheduler for a node (deterministic request id: the same join never asks twice) and waits in
+ * the shared loop (model/placement/wait-for-node.ts) — woken by node events, bounded by
+ * JOIN_WAIT_TIMEOUT — then answers 503 NO_CAPACITY.
  */
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../core/clock.ts";
@@ -13,18 +14,15 @@ import type { Logger } from "../../core/log.ts";
 import type { Counter, Histogram, MetricsRegistry } from "../../core/metrics.ts";
 import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
-import type { NodeRecord } from "../../core/types.ts";
 import type { SchedulerClient } from "../../model/jobs.ts";
 import type { RedisPlacement } from "../../model/placement/redis-placement.ts";
 import type { NodeChangeWaiter } from "./node-events.ts";
 import type { SessionStore, StoredSession } from "../../model/sessions/session-store.ts";
 import { openRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
+import { decideCapacity, liveNodeCount, mayScaleUp, waitForNode } from "../../model/placement/wait-for-node.ts";
 
 /** Room codes of player sessions start with this; only the session's player may connect to one. */
 export const SESSION_ROOM_PREFIX = "s-";
-
-/** Re-check for a free seat at least this often while waiting (seats freed by leaves publish no node event). */
-const RECHECK_MS = 500;
 
 export interface JoinDeps {
   config: Config;
@@ -52,15 +50,7 @@ export interface JoinRequest {
   ranking?: RegionRanking;
 }
 
-/** Nodes that count against MAX_SERVERS (everything not yet stopped). */
-export function liveNodeCount(nodes: readonly NodeRecord[]): number {
-  return nodes.filter((n) => n.state !== "stopped").length;
-}
-
-/** Whether a join may ask for another node: the fleet is below MAX_SERVERS. Pure. */
-export function mayScaleUp(nodes: readonly NodeRecord[], maxServers: number): boolean {
-  return liveNodeCount(nodes) < maxServers;
-}
+export { liveNodeCount, mayScaleUp };
 
 export class JoinService {
   private readonly joins: Counter;
@@ -82,30 +72,24 @@ export class JoinService {
     const sessionId = `s_${randomBytes(12).toString("base64url")}`;
     const roomCode = `${SESSION_ROOM_PREFIX}${randomBytes(12).toString("base64url")}`;
     const deadline = started + config.joinWaitTimeoutMs;
-    let asked = false;
     const scaleRegion = req.ranking?.best ?? req.region;
-    const fallbackAt = started + config.regionFallbackWaitMs;
+    const hasFallbacks = (req.ranking?.fallbacks.length ?? 0) > 0;
+    let pending = false;
     try {
-      for (;;) {
-        const regions = req.ranking ? openRegions(req.ranking, clock.now() - started, config.regionFallbackWaitMs) : undefined;
-        const node = await this.deps.placement.placeRoomWithSeat(roomCode, sessionId, req.region, regions);
-        if (node) {
-          const now = clock.now();
-          const s = await this.deps.sessions.create({ sessionId, playerId: req.playerId, roomCode, nodeId: node.id, mode: req.mode, region: node.region || req.region, createdAt: now }, now);
-          await this.deps.nodes.touchActivity(node.id, now).catch(() => {});
-          this.joins.inc({ result: "ok" });
-          this.joinSeconds.observe((now - started) / 1000);
-          return s;
-        }
-        const now = clock.now();
-        if (now >= deadline) break;
-        if (!asked) {
+      const node = await waitForNode({
+        clock,
+        timeoutMs: config.joinWaitTimeoutMs,
+        ...(hasFallbacks ? { wakeAtElapsedMs: config.regionFallbackWaitMs } : {}),
+        nextChange: (ms) => this.deps.waiter.next(ms),
+        attempt: async (elapsed) => {
+          const regions = req.ranking ? openRegions(req.ranking, elapsed, config.regionFallbackWaitMs) : undefined;
+          return this.deps.placement.placeRoomWithSeat(roomCode, sessionId, req.region, regions);
+        },
+        askForCapacity: async () => {
           const fleet = await this.deps.nodes.list();
-          const starting = fleet.some((n) => n.state === "starting");
-          // At MAX_SERVERS and nothing on its way: give up, unless fallback regions open later.
-          const fallbacksLater = (req.ranking?.fallbacks.length ?? 0) > 0 && now < fallbackAt;
-          if (!mayScaleUp(fleet, config.maxServers) && !starting && !fallbacksLater) break;
-          if (mayScaleUp(fleet, config.maxServers)) {
+          const ask = decideCapacity({ fleet, maxServers: config.maxServers, fallbacksLater: hasFallbacks && clock.now() - started < config.regionFallbackWaitMs });
+          if (ask.kind === "give-up") return "give-up";
+          if (ask.kind === "scale-up") {
             // Deterministic per join: a retried request of this loop cannot start a second node.
             // A failed request is logged, not fatal: the autoscaler also sees the pending join.
             await this.deps.scheduler
@@ -113,14 +97,20 @@ export class JoinService {
               .catch((err: unknown) => this.deps.log.warn("scale-up request failed", { sessionId, err }));
           }
           await this.deps.redis.zadd(this.deps.keys.pendingJoins, String(deadline), sessionId);
-          asked = true;
-        }
-        // Wake when the fallback regions open, too.
-        const untilFallback = req.ranking?.fallbacks.length && now < fallbackAt ? fallbackAt - now : Infinity;
-        await this.deps.waiter.next(Math.min(RECHECK_MS, deadline - now, untilFallback));
+          pending = true;
+          return "wait";
+        },
+      });
+      if (node) {
+        const now = clock.now();
+        const s = await this.deps.sessions.create({ sessionId, playerId: req.playerId, roomCode, nodeId: node.id, mode: req.mode, region: node.region || req.region, createdAt: now }, now);
+        await this.deps.nodes.touchActivity(node.id, now).catch(() => {});
+        this.joins.inc({ result: "ok" });
+        this.joinSeconds.observe((now - started) / 1000);
+        return s;
       }
     } finally {
-      if (asked) await this.deps.redis.zrem(this.deps.keys.pendingJoins, sessionId).catch(() => {});
+      if (pending) await this.deps.redis.zrem(this.deps.keys.pendingJoins, sessionId).catch(() => {});
     }
     this.joins.inc({ result: "no_capacity" });
     this.joinSeconds.observe((clock.now() - started) / 1000);

@@ -9,12 +9,9 @@
 import { AppError } from "../../core/errors.ts";
 import type { NodeRecord } from "../../core/types.ts";
 import type { GatewayDeps } from "../deps.ts";
-import { mayScaleUp } from "../players/join.ts";
+import { decideCapacity, waitForNode } from "../../model/placement/wait-for-node.ts";
 import type { NodeChangeWaiter } from "../players/node-events.ts";
 import { openRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
-
-/** Re-check at least this often while waiting (a freed slot publishes no node event). */
-const RECHECK_MS = 500;
 
 export type PlaceDeps = Pick<GatewayDeps, "placement" | "nodes" | "scheduler" | "redis" | "keys" | "clock" | "config" | "log">;
 
@@ -25,37 +22,35 @@ export type PlaceDeps = Pick<GatewayDeps, "placement" | "nodes" | "scheduler" | 
  */
 export async function placeOrWait(deps: PlaceDeps, waiter: NodeChangeWaiter, roomCode: string, region: string | undefined, seats?: number, ranking?: RegionRanking): Promise<NodeRecord | undefined> {
   const { clock, config } = deps;
-  const started = clock.now();
-  const deadline = started + config.joinWaitTimeoutMs;
-  let asked = false;
-  for (;;) {
-    try {
-      const regions = ranking ? openRegions(ranking, clock.now() - started, config.regionFallbackWaitMs) : undefined;
-      const node = await deps.placement.placeRoom(roomCode, { region: ranking?.best ?? region, now: clock.now(), ...(seats ? { seats } : {}), ...(regions ? { regions } : {}) });
-      // A starting node (being woken) does not listen yet: wait for it to turn ready.
-      if (node.state !== "starting") return node;
-    } catch (err) {
-      if (!(err instanceof AppError && err.status === 503)) throw err;
-    }
-    const now = clock.now();
-    if (now >= deadline) return undefined;
-    if (!asked) {
-      asked = true;
+  return waitForNode({
+    clock,
+    timeoutMs: config.joinWaitTimeoutMs,
+    ...(ranking?.fallbacks.length ? { wakeAtElapsedMs: config.regionFallbackWaitMs } : {}),
+    nextChange: (ms) => waiter.next(ms),
+    attempt: async (elapsed) => {
+      try {
+        const regions = ranking ? openRegions(ranking, elapsed, config.regionFallbackWaitMs) : undefined;
+        const node = await deps.placement.placeRoom(roomCode, { region: ranking?.best ?? region, now: clock.now(), ...(seats ? { seats } : {}), ...(regions ? { regions } : {}) });
+        // A starting node (being woken) does not listen yet: wait for it to turn ready.
+        return node.state !== "starting" ? node : undefined;
+      } catch (err) {
+        if (err instanceof AppError && err.status === 503) return undefined;
+        throw err;
+      }
+    },
+    askForCapacity: async () => {
+      // A connect keeps waiting even when nothing can be asked for: a seat freed by a leave may
+      // let it in before the deadline (then it closes 4013).
       await askForCapacity(deps, roomCode, ranking?.best ?? region).catch((err: unknown) => deps.log.warn("capacity request failed", { roomCode, err }));
-    }
-    await waiter.next(Math.min(RECHECK_MS, deadline - now));
-  }
+      return "wait";
+    },
+  });
 }
 
 async function askForCapacity(deps: PlaceDeps, roomCode: string, region: string | undefined): Promise<void> {
   const previous = await deps.redis.get(deps.keys.roomNode(roomCode));
-  const node = previous ? await deps.nodes.get(previous) : undefined;
-  if (node?.state === "stopped") {
-    await deps.scheduler.requestWake({ nodeId: node.id, requestId: `connect-${roomCode}-${node.stoppedAt}` });
-    return;
-  }
-  if (node?.state === "starting") return; // already on its way
-  const fleet = await deps.nodes.list();
-  if (!mayScaleUp(fleet, deps.config.maxServers)) return;
-  await deps.scheduler.requestScaleUp({ count: 1, region: region ?? deps.config.region, reason: "connect: no node for the room", requestId: `connect-${roomCode}-${previous ?? "new"}` });
+  const roomNode = previous ? await deps.nodes.get(previous) : undefined;
+  const ask = decideCapacity({ fleet: await deps.nodes.list(), ...(roomNode ? { roomNode } : {}), maxServers: deps.config.maxServers, fallbacksLater: false });
+  if (ask.kind === "wake") await deps.scheduler.requestWake({ nodeId: ask.nodeId, requestId: `connect-${roomCode}-${roomNode!.stoppedAt}` });
+  else if (ask.kind === "scale-up") await deps.scheduler.requestScaleUp({ count: 1, region: region ?? deps.config.region, reason: "connect: no node for the room", requestId: `connect-${roomCode}-${previous ?? "new"}` });
 }

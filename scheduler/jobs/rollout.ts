@@ -56,14 +56,21 @@ export async function processRollout(job: JobContext<RolloutJob>, ctx: Scheduler
   let launching = 0;
   const pollMs = Math.max(20, Math.min(ROLLOUT_POLL_MS, ctx.config.healthCheckIntervalMs));
   let lastReason = "";
+  /** A start was refused for want of a slot until then (see RolloutInputs.atCapacity). */
+  let blockedUntil = 0;
+  let lastBlockedNote = 0;
 
   const bringUp = (nodeId: string, requestId: string, version: FleetVersion): void => {
     const p = (async () => {
       try {
         const o = await ctx.lifecycle.startNode({ nodeId, requestId, region: ctx.config.region, version });
         if (o.kind === "at-capacity") {
-          await note("start refused", `${nodeId}: ${o.reason}`);
-          await store.addFailure(id);
+          // Not the new version's fault: no slot. Wait, and retire an old node first (policy).
+          blockedUntil = at() + Math.max(1_000, 4 * pollMs);
+          if (at() - lastBlockedNote > 30_000) {
+            lastBlockedNote = at();
+            await note("no slot for a new node", `${o.reason}; an old node is retired first`);
+          }
           return;
         }
         await store.addNewNode(id, nodeId);
@@ -92,6 +99,7 @@ export async function processRollout(job: JobContext<RolloutJob>, ctx: Scheduler
       failureLimit: ctx.config.rolloutFailureLimit,
       pendingStarts: pending,
       inFlight: new Set(inFlight.keys()),
+      atCapacity: at() < blockedUntil,
     });
     // Old nodes asked to drain that are gone now: retired (stopped and deleted by their drain job).
     for (const nodeId of r.drained) {

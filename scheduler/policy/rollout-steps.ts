@@ -10,6 +10,7 @@
  * - each ready new node retires one old node: it is drained (no new rooms; it stops once its rooms
  *   are empty, or at the drain deadline) — never before its replacement is ready, so capacity never
  *   dips; a canary retires nothing until it is promoted;
+ * - at MAX_SERVERS (a start refused for want of a slot) the emptiest old node is retired first;
  * - an old node that is already stopped (idle shutdown) is deleted: nothing may wake it;
  * - `ROLLOUT_FAILURE_LIMIT` new nodes that failed to get ready roll the rollout back;
  * - once no old-version node is left, the rollout has succeeded.
@@ -39,6 +40,12 @@ export interface RolloutInputs {
   pendingStarts: number;
   /** Nodes this replica is bringing up now (not to adopt). */
   inFlight: ReadonlySet<string>;
+  /**
+   * A start was just refused for want of a slot (MAX_SERVERS, or no free port). Then nothing more
+   * is started for now, and when no old node is already on its way out, the emptiest old node is
+   * retired first to free one (at the ceiling a surge cannot happen: one node is out at a time).
+   */
+  atCapacity?: boolean;
 }
 
 const SERVING = new Set(["ready", "unhealthy"]);
@@ -77,7 +84,7 @@ export function nextRolloutStep(inp: RolloutInputs): RolloutStep {
   const newStarting = fresh.filter((n) => n.state === "starting");
   const starting = newStarting.length + inp.pendingStarts;
   const want = desiredNewNodes(r);
-  const start = Math.max(0, Math.min(r.maxSurge - starting, want - newReady.length - starting));
+  const start = inp.atCapacity ? 0 : Math.max(0, Math.min(r.maxSurge - starting, want - newReady.length - starting));
   // Starting nodes of this rollout that no one is bringing up here (the replica that began them died).
   const adopt = newStarting.filter((n) => n.requestId.startsWith(rolloutRequestPrefix(r.id)) && !inp.inFlight.has(n.id)).map((n) => n.id);
 
@@ -95,6 +102,10 @@ export function nextRolloutStep(inp: RolloutInputs): RolloutStep {
       .sort((a, b) => a.players - b.players || a.rooms - b.rooms || a.id.localeCompare(b.id))
       .slice(0, allowed)
       .map((n) => n.id);
+    const leaving = old.some((n) => n.state === "draining" || n.state === "stopping");
+    if (inp.atCapacity && drain.length === 0 && !leaving && want - newReady.length - starting > 0) {
+      drain = [...oldServing].sort((a, b) => a.players - b.players || a.rooms - b.rooms || a.id.localeCompare(b.id)).slice(0, 1).map((n) => n.id);
+    }
   }
 
   if (start > 0 || drain.length > 0 || remove.length > 0 || adopt.length > 0) {

@@ -123,4 +123,17 @@ describe("rollout job", () => {
     await m.rollouts.finish("r1", "cancelled", "t", m.clock.now());
     expect(await processAutoscaleTick(m.ctx)).toMatchObject({ action: "down" });
   });
+
+  test("at MAX_SERVERS a rollout cannot surge: it retires one old node at a time and still succeeds, counting no failure", async () => {
+    const m = memoryScheduler({ nodeImage: "img:v1", maxServers: 2 });
+    await processScaleUp(fakeJob({ count: 2, region: "local", reason: "t", requestId: "seed", version: V1 }), m.ctx);
+    const drains = withDrains(m);
+    await begin(m);
+    const res = await driveClock(m.clock, processRollout(fakeJob({ rolloutId: "r1" }), m.ctx), 50);
+    await Promise.all(drains);
+    expect(res.state).toBe("succeeded");
+    expect((await m.registry.list()).map((n) => `${n.version}:${n.state}`)).toEqual(["v2:ready", "v2:ready"]);
+    expect((await m.rollouts.get("r1"))?.failures).toBe(0);
+    expect((await m.rollouts.events("r1")).some((e) => e.event === "no slot for a new node")).toBe(true);
+  });
 });

@@ -37,6 +37,7 @@ interface Row {
   r?: Partial<RolloutRecord>;
   nodes: NodeRecord[];
   pending?: number;
+  atCapacity?: boolean;
   inFlight?: string[];
   want: Partial<RolloutStep> & { kind: RolloutStep["kind"] };
 }
@@ -53,6 +54,8 @@ const rows: Row[] = [
   { name: "an old node stopped by idleness is deleted, never woken", nodes: [v1("a", { state: "stopped" }), v2("n1"), v2("n2")], want: { kind: "act", remove: ["a"] } },
   { name: "no old node left → succeeded", nodes: [v2("n1"), v2("n2")], want: { kind: "succeed" } },
   { name: "a node without a version runs the old (active) one", nodes: [nodeRec("a", { version: "" }), v2("n1"), v2("n2")], want: { kind: "act", drain: ["a"] } },
+  { name: "at MAX_SERVERS: nothing starts; the emptiest old node is retired first to free a slot", nodes: [v1("a", { players: 3 }), v1("b", { players: 1 })], atCapacity: true, want: { kind: "act", start: 0, drain: ["b"] } },
+  { name: "at MAX_SERVERS with an old node already leaving: wait for its slot", nodes: [v1("a"), v1("b", { state: "draining" })], atCapacity: true, want: { kind: "wait" } },
   { name: "failures at the limit roll back", r: { failures: 3 }, nodes: [v1("a"), v1("b")], want: { kind: "rollback" } },
   { name: "failures below the limit start another", r: { failures: 2 }, nodes: [v1("a"), v1("b")], want: { kind: "act", start: 1 } },
   { name: "a starting node nobody here brings up is adopted", nodes: [v1("a"), v1("b"), v2("n1", { state: "starting" })], want: { kind: "act", start: 0, adopt: ["n1"] } },
@@ -74,6 +77,7 @@ describe("nextRolloutStep", () => {
         failureLimit: 3,
         pendingStarts: row.pending ?? 0,
         inFlight: new Set(row.inFlight ?? []),
+        atCapacity: row.atCapacity ?? false,
       });
       expect(step).toMatchObject(row.want);
     });

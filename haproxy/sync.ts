@@ -26,6 +26,7 @@ import type { Logger } from "../core/log.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { NodeRegistry } from "../model/node-registry.ts";
 import type { Redis } from "../core/redis.ts";
+import { within } from "../core/process-lifecycle.ts";
 import type { GatewayRecord, NodeEvent } from "../core/types.ts";
 import { HaproxyControl, type ApplyResult, type EdgeControl } from "./control.ts";
 import { adminStateOf } from "./master-cli.ts";
@@ -34,6 +35,9 @@ import { templaterMetrics } from "./metrics.ts";
 import { ReloadDebouncer } from "./reload-debouncer.ts";
 import { DEFAULT_TEMPLATES, edgeSettings, nodeAdminState, render, type EdgeSettings, type EdgeTemplates, type RenderResult, type ServerAdminState } from "./render.ts";
 import { resolveStatsPassword } from "./stats-password.ts";
+
+/** How long each step of stop() may wait for Redis. */
+const STOP_STEP_MS = 1000;
 
 /** The backend that lists every game node. */
 export const NODES_BACKEND = "nodes";
@@ -367,11 +371,12 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
       expiryTimer?.cancel();
       resync.cancel();
       debouncer.stop();
-      await unsubscribeNodes();
-      await sub.unsubscribe(keys.gatewayEventsChannel).catch(() => {});
+      // Bounded: with Redis gone an UNSUBSCRIBE (and a sync waiting on a listing) never answers.
+      await within(unsubscribeNodes().catch(() => {}), STOP_STEP_MS, undefined);
+      await within(sub.unsubscribe(keys.gatewayEventsChannel).catch(() => {}), STOP_STEP_MS, undefined);
       sub.disconnect();
       server?.stop(true);
-      await chain;
+      await within(chain, STOP_STEP_MS, undefined);
     },
   };
 }

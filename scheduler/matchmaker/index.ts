@@ -14,6 +14,7 @@ import type { MetricsRegistry } from "../../core/metrics.ts";
 import type { MatchPolicy } from "../../model/tickets/match-plan.ts";
 import { runMatchPass, type MatchPassResult } from "./match-pass.ts";
 import { TicketStore } from "../../model/tickets/ticket-store.ts";
+import { isRedisUnavailable } from "../../core/redis-outage.ts";
 
 export interface MatchmakerDeps extends BaseDeps {
   /** Called after every tick with what it did (tests, the benchmark, metrics). */
@@ -91,7 +92,10 @@ export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): 
     { connection: workerConn, prefix: deps.keys.bullPrefix, concurrency: 1 },
   );
   worker.on("failed", (_job, err) => log.warn("tick failed", { err }));
-  worker.on("error", (err) => log.warn("worker error", { err }));
+  // Connection errors repeat on every reconnect attempt (and a Queue with no listener prints each
+  // with a stack); a Redis outage is logged once by the scheduler's RedisOutageWatch.
+  worker.on("error", (err) => !isRedisUnavailable(err) && log.warn("worker error", { err }));
+  queue.on("error", (err) => !isRedisUnavailable(err) && log.warn("queue error", { err }));
   return {
     async close() {
       await worker.close();

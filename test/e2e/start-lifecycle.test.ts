@@ -17,7 +17,7 @@ import Docker from "dockerode";
 import { redisAnswers } from "../../core/redis.ts";
 import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { alive, type SupervisorState } from "../../scripts/supervisor-guard.ts";
-import { freePort, hasDocker, need, waitFor } from "../support/services.ts";
+import { freePort, need, waitFor } from "../support/services.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 

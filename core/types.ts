@@ -72,6 +72,8 @@ export interface NodeRecord {
   version: string;
   /** Image (or, for process nodes, the label) the node was started from. */
   image: string;
+  /** The version's extra environment (JSON object), so a wake starts the node as it was. Absent: none. */
+  versionEnv?: string;
 }
 
 /** What the API shows of a node (no token). */

@@ -98,6 +98,7 @@ export function decodeNode(h: Record<string, string>): NodeRecord | undefined {
     requestId: h.requestId ?? "",
     version: h.version ?? "",
     image: h.image ?? "",
+    ...(h.versionEnv ? { versionEnv: h.versionEnv } : {}),
   };
 }
 

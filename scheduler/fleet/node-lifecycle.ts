@@ -65,6 +65,17 @@ export type StartOutcome =
   | { kind: "exists"; node: NodeRecord }
   | { kind: "at-capacity"; reason: string };
 
+/** The version env a node record keeps (a wake starts the node with it again). */
+function versionEnvOf(rec: Pick<NodeRecord, "versionEnv">): Record<string, string> | undefined {
+  if (!rec.versionEnv) return undefined;
+  try {
+    const v = JSON.parse(rec.versionEnv) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, string>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Deterministic node id of the `index`-th node of a scale-up request. */
 export function nodeIdFor(requestId: string, index: number): string {
   const h = createHash("sha256").update(requestId).digest("hex").slice(0, 12);
@@ -161,6 +172,7 @@ export class NodeLifecycle {
         requestId: req.requestId,
         version: req.version?.version ?? "",
         image: req.version?.image ?? "",
+        ...(req.version?.env && Object.keys(req.version.env).length > 0 ? { versionEnv: JSON.stringify(req.version.env) } : {}),
       };
       // Record first, instance second: an instance never exists without a record, so the orphan
       // sweep may remove any instance it cannot find in the registry.
@@ -192,7 +204,7 @@ export class NodeLifecycle {
   /** driver.start + wait for /health ready + `starting → ready`. */
   private async bringUp(rec: NodeRecord, env?: Record<string, string>): Promise<NodeRecord> {
     const started = this.now();
-    const handle = await this.d.driver.start(this.spec({ ...rec, port: await this.specPort(rec) }, env));
+    const handle = await this.d.driver.start(this.spec({ ...rec, port: await this.specPort(rec) }, env ?? versionEnvOf(rec)));
     await this.d.registry.update(rec.id, { host: handle.host, port: handle.port, driver: handle.driver, ref: handle.ref, dockerHost: handle.dockerHost, ...(handle.region ? { region: handle.region } : {}) });
     await this.waitHealthy(rec.id, handle.host, handle.port, started + this.d.config.nodeStartTimeoutMs);
     const now = this.now();

@@ -10,6 +10,7 @@ import { processAutoscaleTick } from "../../scheduler/jobs/autoscale.ts";
 import { processDrain } from "../../scheduler/jobs/drain.ts";
 import { processRestart, processRollout } from "../../scheduler/jobs/rollout.ts";
 import { processScaleUp } from "../../scheduler/jobs/scale-up.ts";
+import { processWake } from "../../scheduler/jobs/wake.ts";
 import { T0 } from "../support/scheduler-fixtures.ts";
 import { driveClock, fakeJob, memoryScheduler, type MemoryScheduler } from "../support/scheduler-harness.ts";
 
@@ -135,5 +136,18 @@ describe("rollout job", () => {
     expect((await m.registry.list()).map((n) => `${n.version}:${n.state}`)).toEqual(["v2:ready", "v2:ready"]);
     expect((await m.rollouts.get("r1"))?.failures).toBe(0);
     expect((await m.rollouts.events("r1")).some((e) => e.event === "no slot for a new node")).toBe(true);
+  });
+
+  test("a version's image and env reach the node, and a woken node keeps them", async () => {
+    const m = memoryScheduler({ nodeImage: "img:v1" });
+    const version = { version: "v9", image: "img:v9", env: { GAME_MODE: "ranked" } };
+    await processScaleUp(fakeJob({ count: 1, region: "local", reason: "t", requestId: "env", version }), m.ctx);
+    const [n] = await m.registry.list();
+    expect(n).toMatchObject({ version: "v9", image: "img:v9", versionEnv: JSON.stringify({ GAME_MODE: "ranked" }) });
+    expect(m.driver.specOf(n!.id)).toMatchObject({ image: "img:v9", env: { GAME_MODE: "ranked" } });
+    await m.ctx.lifecycle.stop(n!.id, { from: ["ready"], reason: "idle" });
+    await driveClock(m.clock, processWake(fakeJob({ nodeId: n!.id, requestId: "w" }), m.ctx), 25);
+    expect((await m.registry.get(n!.id))?.state).toBe("ready");
+    expect(m.driver.specOf(n!.id)).toMatchObject({ image: "img:v9", env: { GAME_MODE: "ranked" } });
   });
 });

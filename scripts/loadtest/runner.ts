@@ -234,7 +234,6 @@ export async function runLoadTest(o: LoadTestOptions, hooks: RunHooks = {}): Pro
         const remaining = Math.max(1000, o.timeoutS * 1000 - (now() - t0));
         const match: MatchedTicket = await race(fg.matchmaking.findMatch({ mode: o.mode, intervalMs: 250, timeoutMs: remaining }));
         bot.roomCode = match.roomCode;
-        conn = fg.matchmaking.connect(match);
         let g = matchGroups.get(match.roomCode);
         if (!g) {
           g = new Group(1);
@@ -243,6 +242,8 @@ export async function runLoadTest(o: LoadTestOptions, hooks: RunHooks = {}): Pro
           if (room) g.expected = room.players.length;
         }
         group = g;
+        // Connect last: the listeners below are attached before the socket can open.
+        conn = fg.matchmaking.connect(match);
       }
       bot.conn = conn;
       bot.group = group;
@@ -260,7 +261,8 @@ export async function runLoadTest(o: LoadTestOptions, hooks: RunHooks = {}): Pro
         if (!e.willReconnect) finalClose!(e.code);
       });
       // The first open — or a close the SDK will not retry — settles the join.
-      const first = await race(Promise.race([conn.once("open").then(() => 0), closedForGood]));
+      bot.open = conn.isOpen;
+      const first = conn.isOpen ? 0 : await race(Promise.race([conn.once("open").then(() => 0), closedForGood]));
       if (first !== 0) throw new FleetgateError(0, `CLOSE_${first}`, `socket closed ${first} before it opened`);
       joined = true;
       counts.joinsOk++;

@@ -6,9 +6,9 @@
  * MAX_FRAME_BYTES) — within a deadline; the node gets a close frame with the same code; and the
  * gateway goes on serving (never a crash, never a hang).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { closedWithin, openSocket, startTestGateway, type TestGateway, type TestSocket } from "../support/gateway-fixtures.ts";
-import { rawFrame, startHostileNode, type HostileNode, type Scenario } from "../support/hostile-node.ts";
+import { goodHandshake, rawFrame, startHostileNode, type Handshake, type HostileNode, type Scenario } from "../support/hostile-node.ts";
 import { makeNode } from "../support/nodes.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";
 
@@ -96,6 +96,25 @@ const scenarios: Record<string, Scenario> = {
   hello: (w) => w(rawFrame(FIN | TEXT, "hello")),
 };
 
+const latin1 = (s: string) => Buffer.from(s, "latin1");
+
+/** Upgrades answered wrong: the player gets 1011 (the node could not be reached), never a hang. */
+const handshakes: Record<string, Handshake> = {
+  "hs-200": () => [latin1("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")],
+  "hs-401": () => [latin1("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")],
+  "hs-bad-accept": () => [latin1(goodHandshake("not-the-key"))],
+  "hs-no-upgrade": (key) => [latin1(goodHandshake(key).replace("Upgrade: websocket\r\n", ""))],
+  "hs-deflate": (key) => [latin1(goodHandshake(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n"))],
+  "hs-protocol": (key) => [latin1(goodHandshake(key, "Sec-WebSocket-Protocol: chat\r\n"))],
+  "hs-http10": (key) => [latin1(goodHandshake(key).replace("HTTP/1.1", "HTTP/1.0"))],
+  "hs-garbage": () => [latin1("\x00\x01\x02 not http at all\r\n\r\n")],
+  "hs-endless-headers": () => [latin1("HTTP/1.1 101 Switching Protocols\r\n" + "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(400))],
+  "hs-silent": () => undefined,
+  // Right answers in odd shapes: byte by byte, and with a frame in the 101's own segment.
+  "hs-dribbled": (key) => [...latin1(goodHandshake(key))].map((b) => Uint8Array.of(b)).slice(0, 60).concat([latin1(goodHandshake(key)).subarray(60)]),
+  "hs-frame-in-101": (key) => [Buffer.concat([latin1(goodHandshake(key)), rawFrame(FIN | TEXT, "right behind the 101")])],
+};
+
 /** [scenario, the player's close code]. */
 const violations: [string, number][] = [
   ["bad-utf8", 1007],
@@ -128,8 +147,8 @@ describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a hostile
   beforeAll(async () => {
     tr = testRedis("gwhostile");
     // Resume off: this suite checks the relay's own answer to a broken node, not a move to another.
-    gw = await startTestGateway(tr.prefix, { maxFrameBytes: MAX_FRAME, resume: false });
-    node = startHostileNode(scenarios);
+    gw = await startTestGateway(tr.prefix, { maxFrameBytes: MAX_FRAME, resume: false, upstreamConnectTimeoutMs: 1500 });
+    node = startHostileNode(scenarios, handshakes);
     await gw.deps.nodes.create(makeNode({ id: `hostile-${crypto.randomUUID().slice(0, 8)}`, port: node.port, capacity: 100_000, maxRooms: 100_000, startedAt: Date.now(), lastSeenAt: Date.now() }), Date.now());
   });
 
@@ -191,6 +210,20 @@ describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a hostile
     expect(p.readUInt16BE(0)).toBe(code);
   });
 
+  test.each([
+    ["hs-dribbled", undefined],
+    ["hs-frame-in-101", "right behind the 101"],
+  ] as const)("an upgrade answered right in an odd shape (%s) opens", async (room, first) => {
+    const s = await play(room);
+    if (first) {
+      await s.waitMessages(1);
+      expect(s.messages).toEqual([first]);
+    }
+    await Bun.sleep(100);
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
+    s.ws.close(1000);
+  });
+
   test("a normal close from the node reaches the player with its code and reason", async () => {
     const s = await play("close-normal");
     const c = await closedWithin(s, 3000);
@@ -220,4 +253,52 @@ describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a hostile
     expect(h.status).toBe(200);
     s.ws.close(1000);
   });
+});
+
+describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a node that answers the upgrade wrong", () => {
+  let tr: TestRedis;
+  let gw: TestGateway;
+  let node: HostileNode;
+  let nodeId: string;
+
+  beforeAll(async () => {
+    tr = testRedis("gwhostilehs");
+    gw = await startTestGateway(tr.prefix, { resume: false, upstreamConnectTimeoutMs: 1500 });
+    node = startHostileNode({}, handshakes);
+    nodeId = `hostile-hs-${crypto.randomUUID().slice(0, 8)}`;
+    await gw.deps.nodes.create(makeNode({ id: nodeId, port: node.port, capacity: 100_000, maxRooms: 100_000, startedAt: Date.now(), lastSeenAt: Date.now() }), Date.now());
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    node?.stop();
+    await tr?.cleanup();
+  });
+
+  // A failed dial takes the node out of placement at once (model/node-loss.ts: the health check
+  // brings a node that answers back); each case starts from a ready node, as that check would.
+  beforeEach(async () => {
+    const n = await gw.deps.nodes.get(nodeId);
+    if (n && n.state !== "ready") await gw.deps.nodes.transition(nodeId, "ready", Date.now(), { expectFrom: [n.state] });
+  });
+
+  async function play(room: string): Promise<TestSocket> {
+    const s = openSocket(`${gw.wsUrl}/v1/connect?room=${room}`, ["bearer", await gw.token()]);
+    await s.opened;
+    return s;
+  }
+
+  test.each(["hs-200", "hs-401", "hs-bad-accept", "hs-no-upgrade", "hs-deflate", "hs-protocol", "hs-http10", "hs-garbage", "hs-endless-headers", "hs-silent"])(
+    "upgrade answered wrong (%s): the player gets 1011 within the connect timeout",
+    async (room) => {
+      const t0 = performance.now();
+      const s = await play(room);
+      const c = await closedWithin(s, 4000);
+      expect(c.code).toBe(1011);
+      expect(s.messages).toEqual([]);
+      expect(performance.now() - t0).toBeLessThan(3500);
+    },
+    10_000,
+  );
+
 });

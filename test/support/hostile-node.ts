@@ -105,8 +105,22 @@ function parseClientFrames(buf: Buffer, out: FromGateway[]): Buffer {
   return buf.subarray(off);
 }
 
-/** Starts the hostile node on 127.0.0.1 with `scenarios` by name. */
-export function startHostileNode(scenarios: Record<string, Scenario>): HostileNode {
+/**
+ * A hand-made answer to the upgrade request (given the client's key): the bytes to write, in
+ * pieces written 5 ms apart, or `undefined` to answer nothing at all.
+ */
+export type Handshake = (key: string) => Uint8Array[] | undefined;
+
+/** The correct 101 for `key`. */
+export function goodHandshake(key: string, extraHeaders = ""): string {
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n${extraHeaders}\r\n`;
+}
+
+/**
+ * Starts the hostile node on 127.0.0.1 with `scenarios` by name (after a correct 101), and
+ * `handshakes` by name (an upgrade answered the scenario's own way, then the scenario if any).
+ */
+export function startHostileNode(scenarios: Record<string, Scenario>, handshakes: Record<string, Handshake> = {}): HostileNode {
   const received = new Map<string, FromGateway[]>();
   const control = new Map<string, ReadControl & { unsent(): number }>();
   const sockets = new Set<Socket<ConnState>>();
@@ -132,7 +146,8 @@ export function startHostileNode(scenarios: Record<string, Scenario>): HostileNo
         const room = path.replace(/^\/rooms\//, "");
         const key = lines.find((l) => l.toLowerCase().startsWith("sec-websocket-key:"))?.split(":")[1]?.trim() ?? "";
         const scenario = scenarios[room];
-        if (!scenario) {
+        const handshake = handshakes[room];
+        if (!scenario && !handshake) {
           s.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
           return;
         }
@@ -144,16 +159,24 @@ export function startHostileNode(scenarios: Record<string, Scenario>): HostileNo
           unsent: () => st.unsent.reduce((a, b) => a + b.length, 0),
         };
         control.set(room, read);
-        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`);
         const after = Buffer.from(st.head.slice(end + 4), "latin1");
         if (after.length) st.rest = parseClientFrames(after, received.get(room)!);
-        void Promise.resolve(
-          scenario((b) => {
-            if (!sockets.has(s)) return;
-            st.unsent.push(Buffer.from(b));
-            if (st.unsent.length === 1) flush(s);
-          }, read),
-        ).catch(() => {});
+        const write = (b: Uint8Array) => {
+          if (!sockets.has(s)) return;
+          st.unsent.push(Buffer.from(b));
+          if (st.unsent.length === 1) flush(s);
+        };
+        void (async () => {
+          if (handshake) {
+            const pieces = handshake(key);
+            if (!pieces) return; // never answers
+            for (const [i, p] of pieces.entries()) {
+              if (i > 0) await Bun.sleep(5);
+              write(p);
+            }
+          } else write(Buffer.from(goodHandshake(key), "latin1"));
+          await scenario?.(write, read);
+        })().catch(() => {});
       },
       drain(s) {
         flush(s);

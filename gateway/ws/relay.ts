@@ -354,8 +354,9 @@ export const upstreamEvents: UpstreamHandler<RelayState> = {
       closeRelay(d, CloseCode.RECONNECT, given);
     } else if (code === 1000 || code === 1002 || code === 1007 || code === 1009 || code === 1011 || (code >= 4000 && code <= 4999)) {
       // 1002 / 1007 / 1009 also come from our own RFC 6455 client when the node broke the protocol,
-      // sent invalid UTF-8 or too big a frame: the player learns which (ws-frame.ts names it).
-      closeRelay(d, code, reason || "closed by game server");
+      // sent invalid UTF-8 or too big a frame: the player learns which (ws-frame.ts names it), and
+      // that it was the game server's connection, not its own.
+      closeRelay(d, code, code === 1002 || code === 1007 ? `game server: ${reason || "protocol error"}` : reason || "closed by game server");
     } else {
       closeRelay(d, CloseCode.UPSTREAM_ERROR, "game server closed unexpectedly");
     }

@@ -205,6 +205,8 @@ describe.skipIf(!need("redis"))("the gateway's WebSocket client facing a hostile
     const s = await play(room);
     const c = await closedWithin(s, 3000);
     expect(c.code).toBe(code);
+    // The reason tells the player it was the game server's connection that broke.
+    if (code !== 1009) expect(c.reason).toStartWith("game server: ");
     expect(s.messages).toEqual([]); // nothing from a broken frame leaks through
     const p = await nodeGot(room, (op) => op === 0x8);
     expect(p.readUInt16BE(0)).toBe(code);

@@ -291,6 +291,18 @@ describe.skipIf(!need("redis"))("session resume", () => {
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
+  test("a room's snapshot is deleted when the room closes", async () => {
+    const { tr, gw } = await setup("resume-snapdel");
+    const host = await gw.token("p_snapdel_host");
+    const res = await fetch(`${gw.url}/v1/rooms`, { method: "POST", headers: { authorization: `Bearer ${host}`, "content-type": "application/json" }, body: JSON.stringify({ visibility: "public" }) });
+    expect(res.status).toBe(201);
+    const { code } = (await res.json()) as { code: string };
+    await tr.redis.set(tr.keys.roomSnapshot(code), "state");
+    const closed = await fetch(`${gw.url}/v1/rooms/${code}/close`, { method: "POST", headers: { authorization: `Bearer ${host}` } });
+    expect(closed.status).toBe(200);
+    expect(await tr.redis.exists(tr.keys.roomSnapshot(code))).toBe(0);
+  });
+
   test("snapshot API: only the room's node reads and writes; 204 when none; 413 above SNAPSHOT_MAX_BYTES; kept with a TTL", async () => {
     const { tr, gw } = await setup("resume-snap", { snapshotMaxBytes: 1000 });
     const a = await addNode(gw, { roomMode: "echo", snapshots: false });

@@ -152,6 +152,38 @@ describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser
     await page.waitForFunction(() => ["none", "unavailable"].includes((document.querySelector('[data-testid="rollout"]') as HTMLElement | null)?.dataset.state ?? ""), undefined, { timeout: 10_000 });
     expect(await text("rollout")).toContain("No rollout");
 
+    // A running rollout, as GET /v1/admin/fleet answers it (CONTRACT shape, answered here by the
+    // browser so the panel's running state does not need a scheduler rolling nodes): old vs new
+    // nodes, rooms left on the old version, time to the drain deadline; promote asks first.
+    const rollout = {
+      id: "ro-test-1", version: "v2", image: "fleetgate-node:v2", fromVersion: "v1", fromImage: "fleetgate-node:v1", state: "running", canaryPercent: 25, maxSurge: 1,
+      drainDeadlineSeconds: 600, startedAt: new Date(Date.now() - 90_000).toISOString(), oldNodes: 2, newNodes: 1, roomsOnOld: 7, playersOnOld: 30,
+      drainDeadlineAt: new Date(Date.now() + 300_000).toISOString(), failures: 0,
+      old: [{ id: "node-alpha", state: "draining", rooms: 4, players: 20 }, { id: "node-beta", state: "ready", rooms: 3, players: 10 }],
+      new: [{ id: "node-gamma", state: "ready", rooms: 1, players: 2 }], timeline: [],
+    };
+    const promoted: string[] = [];
+    await page.route("**/admin/api/v1/admin/fleet", (route) => route.fulfill({ json: { versions: [{ version: "v1", image: "fleetgate-node:v1", state: "retiring", nodes: 2, rooms: 7, players: 30 }, { version: "v2", image: "fleetgate-node:v2", state: "canary", nodes: 1, rooms: 1, players: 2 }], rollout } }));
+    await page.route("**/admin/api/v1/admin/fleet/rollouts/*/promote", (route) => {
+      promoted.push(new URL(route.request().url()).pathname + " " + route.request().headers()["x-fleetgate-dashboard"]);
+      return route.fulfill({ status: 202, json: { rolloutId: rollout.id } });
+    });
+    await page.reload();
+    await page.waitForFunction(() => (document.querySelector('[data-testid="rollout"]') as HTMLElement | null)?.dataset.state === "running", undefined, { timeout: 10_000 });
+    const panel = (await page.locator('[data-testid="rollout"]').textContent()) ?? ""; // textContent: headings are uppercased by CSS
+    expect(panel).toContain("Old · v1");
+    expect(panel).toContain("7 rooms left");
+    expect(panel).toContain("New · v2");
+    expect(panel).toMatch(/old nodes closed in (4|5) min/);
+    await page.locator('[data-testid="rollout-promote"]').click();
+    expect(await text("confirm")).toContain("Promote v2");
+    await page.locator('[data-testid="confirm-yes"]').click();
+    await waitText("action-msg", "rollout promoted");
+    expect(promoted).toEqual(["/admin/api/v1/admin/fleet/rollouts/ro-test-1/promote 1"]);
+    await page.waitForFunction(() => Number(document.body.dataset.historyPoints) >= 36, undefined, { timeout: 10_000 });
+    await page.locator('[data-node="node-beta"]').click(); // the node view in the picture too
+    await page.waitForFunction(() => document.body.dataset.detailLoaded === "node-beta", undefined, { timeout: 5000 });
+
     await mkdir(join(SCREENSHOT, ".."), { recursive: true });
     await Bun.sleep(300); // the utilisation bar's transition, before the picture
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -78,12 +78,12 @@ describe.skipIf(!need("redis"))("client SDK API end to end", () => {
     const bobRoom = await bob.rooms.connect(priv.code, { password: "hunter2" });
     const a = watch(adaRoom);
     const b = watch(bobRoom);
-    await waitFor(() => adaRoom.isOpen && bobRoom.isOpen, 3000, "both sockets open");
+    await Promise.all([adaRoom.ready(3000), bobRoom.ready(3000)]);
     // An invited player needs no password.
     await bob.rooms.invite(priv.code, cy.playerId!);
     const cyRoom = await cy.rooms.connect(priv.code);
     const c = watch(cyRoom);
-    await waitFor(() => cyRoom.isOpen, 3000, "cy's socket open");
+    await cyRoom.ready(3000);
     expect((await ada.rooms.get(priv.code)).players.sort()).toEqual([ada.playerId!, bob.playerId!, cy.playerId!].sort());
     // Full: a fourth player is refused with 409 ROOM_FULL.
     const dee = await client("dee");

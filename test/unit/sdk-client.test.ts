@@ -154,3 +154,48 @@ describe("waitForMatch", () => {
     expect(calls).toContain("DELETE /v1/matchmaking/tickets/t1");
   });
 });
+
+describe("RoomConnection.ready", () => {
+  /** A WebSocket stand-in the test drives by hand. */
+  class FakeSocket {
+    static last: FakeSocket | undefined;
+    readyState = 0;
+    binaryType = "blob";
+    onopen: (() => void) | undefined;
+    onclose: ((ev: { code: number; reason: string }) => void) | undefined;
+    onmessage: (() => void) | undefined;
+    constructor(readonly url: string) {
+      FakeSocket.last = this;
+    }
+    send() {}
+    close() {}
+    open() {
+      this.readyState = 1;
+      this.onopen?.();
+    }
+    shut(code: number, reason = "") {
+      this.readyState = 3;
+      this.onclose?.({ code, reason });
+    }
+  }
+  const make = () => new FleetgateClient({ baseUrl: "http://gw.test", token: "t", WebSocket: FakeSocket as unknown as typeof WebSocket, backoff: { initialMs: 1, maxMs: 1, maxAttempts: 1 } });
+
+  test("resolves on open, at once when already open", async () => {
+    const conn = make().connect("ws://gw.test/v1/connect?room=ABCD");
+    await Bun.sleep(0);
+    const p = conn.ready(1000);
+    FakeSocket.last!.open();
+    await p;
+    await conn.ready(); // already open
+  });
+
+  test("rejects CLOSED_<code> on a close for good, and TIMEOUT", async () => {
+    const conn = make().connect("ws://gw.test/v1/connect?room=ABCD");
+    await Bun.sleep(0);
+    const p = conn.ready().catch((e: unknown) => e);
+    FakeSocket.last!.shut(4004, "unknown room");
+    expect(((await p) as FleetgateError).code).toBe("CLOSED_4004");
+    const slow = make().connect("ws://gw.test/v1/connect?room=EFGH");
+    expect(((await slow.ready(20).catch((e: unknown) => e)) as FleetgateError).code).toBe("TIMEOUT");
+  });
+});

@@ -80,6 +80,38 @@ export class RoomConnection extends Emitter<RoomEvents> {
     return this.ws?.bufferedAmount ?? 0;
   }
 
+  /**
+   * Resolves once the socket is open (at once if it is); rejects with FleetgateError
+   * `CLOSED_<code>` if it closes for good first, or `TIMEOUT` after `timeoutMs`. The gateway
+   * refuses by upgrading and then closing (so browsers can read the code): a refused socket counts
+   * as open for that moment — watch `close` for the refusal.
+   */
+  ready(timeoutMs?: number): Promise<void> {
+    if (this.isOpen) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        offOpen();
+        offClose();
+        if (timer) clearTimeout(timer);
+      };
+      const offOpen = this.on("open", () => {
+        done();
+        resolve();
+      });
+      const offClose = this.on("close", (e) => {
+        if (e.willReconnect) return;
+        done();
+        reject(new FleetgateError(0, `CLOSED_${e.code}`, `the socket closed (${e.code} ${e.reason}) before it opened`));
+      });
+      if (timeoutMs !== undefined)
+        timer = setTimeout(() => {
+          done();
+          reject(new FleetgateError(0, "TIMEOUT", `the socket did not open within ${timeoutMs} ms`));
+        }, timeoutMs);
+    });
+  }
+
   /** Sends now when open, else on the next open (in order). */
   send(data: string | ArrayBuffer | ArrayBufferView): void {
     if (this.ws && this.ws.readyState === 1) this.ws.send(data as string);

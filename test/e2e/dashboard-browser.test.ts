@@ -112,7 +112,7 @@ describe.skipIf(!need("redis") || !hasChromium)("dashboard in a headless browser
 
     await page.goto(`${gw.url}/admin`);
     await page.waitForFunction(() => Number(document.body.dataset.historyPoints) >= 36, undefined, { timeout: 10_000 });
-    for (const id of ["chart-players", "chart-nodes", "chart-joins", "chart-frames", "chart-scaling"]) {
+    for (const id of ["chart-players", "chart-nodes", "chart-joins", "chart-frames", "chart-scaling", "chart-rooms"]) {
       expect(await page.locator(`[data-testid="${id}"] canvas`).count()).toBe(1);
       expect(Number(await page.locator(`[data-testid="${id}"]`).getAttribute("data-points"))).toBeGreaterThanOrEqual(36);
     }

@@ -12,8 +12,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "../../core/config.ts";
 import type { GatewayRecord, NodeRecord } from "../../core/types.ts";
-import { badRequest } from "../../core/errors.ts";
-import { homeRegion, knownRegions, latenciesProblem, rankRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
+import { homeRegion, knownRegions, rankRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { summarizeCapacity } from "./capacity.ts";
 
@@ -100,7 +99,7 @@ export interface RegionRequest {
   requested?: string | undefined;
   /** The token's `region` claim. */
   claim?: string | undefined;
-  /** `latencies` from the body (already checked with latenciesProblem). */
+  /** `latencies` from the body (checked by the route's schema, gateway/http/schemas.ts). */
   latencies?: Readonly<Record<string, number>> | undefined;
 }
 
@@ -127,13 +126,4 @@ export class RegionRanker {
     const c = this.deps.config;
     return rankRegions({ ...req, known: await this.known(), home: homeRegion(c), maxRttMs: c.maxRegionRttMs });
   }
-}
-
-/** Reads and checks an optional `latencies` field of a body object (400 when malformed). */
-export function optLatencies(o: Record<string, unknown>): Record<string, number> | undefined {
-  const v = o.latencies;
-  if (v === undefined) return undefined;
-  const problem = latenciesProblem(v);
-  if (problem) throw badRequest("VALIDATION", problem, { field: "latencies" });
-  return v as Record<string, number>;
 }

@@ -37,7 +37,8 @@ export class RedisOutageWatch {
     conn.on("error", (err: Error) => this.lost(conn, err.message || String(err)));
     conn.on("reconnecting", () => this.lost(conn, this.lastReason || "connection lost"));
     conn.on("ready", () => this.back(conn));
-    conn.on("end", () => this.back(conn));
+    // Closed for good (quit/disconnect): no longer counted, but its end is not a recovery.
+    conn.on("end", () => this.down.delete(conn));
     return conn;
   }
 

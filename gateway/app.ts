@@ -7,6 +7,7 @@
 import { Elysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import type { TimerHandle } from "../core/clock.ts";
+import { isRedisUnavailable } from "../core/redis-outage.ts";
 import { badRequest, rateLimited, tooLarge } from "../core/errors.ts";
 import { adminRoutes } from "./admin/routes.ts";
 import { renderError } from "./http/errors.ts";
@@ -71,7 +72,8 @@ export class GatewayRuntime {
     // Sessions expire between heartbeats; sweeping once per interval releases a dead seat within
     // SESSION_TTL + HEARTBEAT_INTERVAL. Every replica sweeps; each session is released once.
     this.sweepTimer ??= this.deps.clock.setInterval(() => {
-      this.sessions.sweepExpired(this.deps.clock.now()).catch((err: unknown) => this.deps.log.warn("session sweep failed", { err }));
+      // Not once per tick through a Redis outage: that is logged once (core/redis-outage.ts).
+      this.sessions.sweepExpired(this.deps.clock.now()).catch((err: unknown) => !isRedisUnavailable(err) && this.deps.log.warn("session sweep failed", { err }));
     }, this.deps.config.heartbeatIntervalMs);
   }
 

@@ -297,7 +297,7 @@ export class RelayHub implements RelayOwner {
     }
     this.flushMetrics();
     const now = this.deps.clock.now();
-    await Promise.all([...active].map((id) => this.deps.nodes.touchActivity(id, now).catch((err: unknown) => this.deps.log.warn("touchActivity failed", { nodeId: id, err }))));
+    await Promise.all([...active].map((id) => this.deps.nodes.touchActivity(id, now).catch((err: unknown) => !isRedisUnavailable(err) && this.deps.log.warn("touchActivity failed", { nodeId: id, err }))));
   }
 
   /** Moves the relay's plain counters into the Prometheus counters (they are not touched per frame). */

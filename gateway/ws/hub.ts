@@ -26,6 +26,8 @@ import { UpstreamSocket, type UpstreamDial } from "./upstream-socket.ts";
 
 /** Activity marks become at most one registry write per node per tick. */
 const TICK_MS = 1000;
+/** A gateway reports one node lost at most this often (its players' upstreams fail together). */
+const LOSS_REPORT_EVERY_MS = 1000;
 
 export interface RelayHubDeps {
   config: Config;

@@ -14,9 +14,6 @@ import type { NodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import { isRedisUnavailable } from "../../core/redis-outage.ts";
 import { reportUpstreamLoss } from "../../model/node-loss.ts";
-
-/** A gateway reports one node lost at most this often (its players' upstreams fail together). */
-const LOSS_REPORT_EVERY_MS = 1000;
 import type { RoomEvent } from "../../core/types.ts";
 import type { RoomPresence } from "../contracts.ts";
 import { frameRateLimits, type FrameRateLimits } from "./frame-rate.ts";

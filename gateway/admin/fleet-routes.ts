@@ -2,8 +2,9 @@
  * Fleet administration (admin only):
  * - `POST /v1/admin/scale {nodes}` sets the autoscaler's floor: at least `nodes` ready + starting
  *   nodes (0 clears it). Stored in Redis (keys.scaleState); the next autoscale tick acts on it.
- * - `POST /v1/admin/nodes/:id/drain {deadlineSeconds?}` drains a node: no new rooms, stop once its
- *   rooms are empty or the deadline (default DRAIN_DEADLINE) passes.
+ * - `POST /v1/admin/nodes/:id/drain {deadlineSeconds?}` drains a node: it is told (`POST /drain`),
+ *   takes no new rooms, and once its rooms are empty or at the deadline (default DRAIN_DEADLINE) —
+ *   when it closes whoever is left with 4009 — it is stopped and deleted.
  * - `POST /v1/admin/nodes/:id/restart {deadlineSeconds?}` starts a replacement of the node's
  *   version and drains the node once it is ready (a restart job).
  * - Fleet versions and rollouts (CONTRACT "Fleet versions and rollouts"): `GET /v1/admin/fleet`,

@@ -1,7 +1,8 @@
 /**
  * drain: mark a node `draining` (placement stops giving it rooms; the templater flips its HAProxy
- * server to drain on the event), wait until its rooms are empty or the deadline passes, then stop
- * it (SIGTERM with NODE_DRAIN_SECONDS grace: the node closes its players with 4009).
+ * server to drain on the event), tell the node (`POST /drain {deadlineSeconds}`: it warns its
+ * players and closes whoever is left with 4009 at the deadline), wait until its rooms are empty or
+ * the deadline passes, then stop it and delete it (see NodeLifecycle.drain).
  *
  * The deadline counts from when the drain was requested (the job's timestamp), not from the
  * current attempt, so a drain resumed by another replica does not start its wait over.

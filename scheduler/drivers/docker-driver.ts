@@ -99,6 +99,8 @@ export class DockerDriver implements NodeDriver {
   private readonly log: Logger;
   /** One start/stop/remove at a time per node. */
   private readonly locks = new KeyedLock();
+  /** Starts this driver has under way per engine (url): counted as load, so concurrent starts spread. */
+  private readonly startsUnderWay = new Map<string, number>();
 
   constructor(opts: DockerDriverOptions) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(opts.fleet)) throw new DriverError(`fleet name ${JSON.stringify(opts.fleet)} must be 1-63 of [A-Za-z0-9_.-]`, false);
@@ -141,7 +143,15 @@ export class DockerDriver implements NodeDriver {
         await removeContainer(found.container);
         return this.create(spec, specHash, found.engine);
       }
-      return this.create(spec, specHash, await this.leastLoadedEngine(spec.region));
+      // The engine is chosen and its start counted in one synchronous step after the listing, so
+      // nodes started at once spread over the engines instead of all landing on the first one.
+      const engine = await this.leastLoadedEngine(spec.region);
+      this.startsUnderWay.set(engine.url, (this.startsUnderWay.get(engine.url) ?? 0) + 1);
+      try {
+        return await this.create(spec, specHash, engine);
+      } finally {
+        this.startsUnderWay.set(engine.url, (this.startsUnderWay.get(engine.url) ?? 1) - 1);
+      }
     });
   }
 
@@ -375,7 +385,10 @@ export class DockerDriver implements NodeDriver {
     return engine.shared ? [`${LABEL_FLEET}=${this.fleet}`, `${LABEL_REGION}=${engine.region}`] : [`${LABEL_FLEET}=${this.fleet}`];
   }
 
-  /** The reachable engine with the fewest running containers of this fleet, in `region` when it has engines. */
+  /**
+   * The reachable engine with the fewest containers of this fleet (running or being created, plus
+   * this driver's starts under way on it), in `region` when it has engines.
+   */
   private async leastLoadedEngine(region?: string): Promise<Engine> {
     const inRegion = this.engines.filter((e) => e.region === region);
     const engines = inRegion.length > 0 ? inRegion : this.engines;
@@ -383,14 +396,17 @@ export class DockerDriver implements NodeDriver {
     const counts = await Promise.all(
       engines.map(async (engine) => {
         try {
-          return (await engine.docker.listContainers({ filters: { label: this.labelFilter(engine), status: ["running"] } })).length;
+          const listed = await engine.docker.listContainers({ filters: { label: this.labelFilter(engine), status: ["created", "restarting", "running"] } });
+          return listed.length;
         } catch (err) {
           this.log.warn("docker engine unreachable; not placing nodes on it", { engine: engine.url, error: err instanceof Error ? err.message : String(err) });
           return undefined;
         }
       }),
     );
-    const engine = engines[pickEngine(counts)];
+    // The starts under way are read now, after the awaits, so one that began meanwhile counts too.
+    // (A start under way may already be listed as `created`: counted twice at worst, briefly.)
+    const engine = engines[pickEngine(counts.map((c, i) => (c === undefined ? undefined : c + (this.startsUnderWay.get(engines[i]!.url) ?? 0))))];
     if (!engine) throw new DriverError("no docker engine is reachable", true);
     return engine;
   }

@@ -4,7 +4,10 @@
  * every 1- and 2-byte sequence, every lead/second byte pair with the boundary values of the rest,
  * and random sequences; and the parser's answer is the same on both of its paths.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+
+// Exhaustive sweeps: ~1 s on a quiet machine, several on a loaded CI box.
+setDefaultTimeout(30_000);
 import { FrameParser, isValidUtf8, type FrameSink } from "../../gateway/ws/ws-frame.ts";
 
 const fatal = new TextDecoder("utf-8", { fatal: true });

@@ -13,7 +13,7 @@ import { realClock, type Clock, type TimerHandle } from "../core/clock.ts";
 import type { RoomMode } from "../core/config.ts";
 import { CloseCode } from "../core/errors.ts";
 import { silentLogger, type Logger } from "../core/log.ts";
-import { healthBody, NodeTokenCheck, parseDrainRequest, resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
+import { healthBody, nodeRoutes, NodeTokenCheck, resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
 
 /** Room codes: 4–32 characters of `[A-Za-z0-9_-]` (CONTRACT). */
 export const ROOM_CODE_RE = /^[A-Za-z0-9_-]{4,32}$/;
@@ -230,20 +230,23 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
    * SIGTERM. Stops new rooms, tells every player (a text frame, drainNotice) and closes whoever is
    * left with 4009 exactly at the deadline.
    */
-  const drainRequest = async (req: Request): Promise<Response> => {
-    if (req.method !== "POST") return errorResponse(405, "METHOD_NOT_ALLOWED", "use POST");
-    if (!nodeToken.allows(req)) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
-    const asked = await parseDrainRequest(req, MAX_DRAIN_SECONDS);
-    if (!asked.ok) return errorResponse(400, asked.code, asked.problem);
-    const seconds = asked.deadlineSeconds;
-    const first = drainPromise === undefined;
-    void drain(Math.round(seconds * 1000));
-    if (first) {
-      const notice = drainNotice(seconds);
-      for (const ws of sockets) ws.send(notice);
-    }
-    return jsonResponse(202, { state: "draining", deadlineSeconds: seconds, players });
-  };
+  // `GET /health` and `POST /drain` are the server SDK's (sdk/server nodeRoutes); the game part is the drain's notice.
+  const contractRoutes = nodeRoutes({
+    nodeId: opts.nodeId,
+    token: nodeToken,
+    version,
+    maxDrainSeconds: MAX_DRAIN_SECONDS,
+    status: () => ({ draining, rooms: rooms.size, players }),
+    drain(seconds) {
+      const first = drainPromise === undefined;
+      void drain(Math.round(seconds * 1000));
+      if (first) {
+        const notice = drainNotice(seconds);
+        for (const ws of sockets) ws.send(notice);
+      }
+      return { first, players };
+    },
+  });
 
   const server: Server<PlayerData> = Bun.serve<PlayerData>({
     hostname,
@@ -255,11 +258,7 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
     },
     fetch(req, srv) {
       const path = pathOf(req.url);
-      if (path === "/health") {
-        if (req.method !== "GET" && req.method !== "HEAD") return errorResponse(405, "METHOD_NOT_ALLOWED", "use GET");
-        return jsonResponse(200, health());
-      }
-      if (path === "/drain") return drainRequest(req);
+      if (path === "/health" || path === "/drain") return contractRoutes(req);
       if (!path.startsWith(ROOM_PATH_PREFIX)) return errorResponse(404, "NOT_FOUND", "unknown path");
       // The token first: a caller without it learns nothing, not even whether a room code is valid.
       if (!nodeToken.allows(req)) return errorResponse(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");

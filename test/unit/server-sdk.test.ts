@@ -1,6 +1,6 @@
 /** The server SDK (sdk/server): env, token, X-Resume, drain input, and RoomSnapshots with a fake gateway. */
 import { describe, expect, test } from "bun:test";
-import { NodeEnvError, NodeTokenCheck, parseDrainRequest, readNodeEnv, resumeAttempt, RoomSnapshots, SnapshotClient, SnapshotError } from "../../sdk/server/src/index.ts";
+import { NodeEnvError, nodeRoutes, NodeTokenCheck, parseDrainRequest, requestPath, readNodeEnv, resumeAttempt, RoomSnapshots, SnapshotClient, SnapshotError } from "../../sdk/server/src/index.ts";
 import { isResumableClose } from "../../gateway/ws/resume.ts";
 
 describe("readNodeEnv", () => {
@@ -51,6 +51,40 @@ describe("token, X-Resume, drain input", () => {
   test("which upstream closes the gateway resumes", () => {
     const table: Array<[number, boolean]> = [[1006, true], [1001, true], [1012, true], [4009, true], [1000, false], [1011, false], [4003, false], [4004, false], [4100, false]];
     for (const [code, want] of table) expect([code, isResumableClose(code)]).toEqual([code, want]);
+  });
+});
+
+describe("nodeRoutes: the contract's /health and POST /drain", () => {
+  const drains: number[] = [];
+  const routes = nodeRoutes({
+    nodeId: "n-1",
+    token: new NodeTokenCheck("tok"),
+    version: "v7",
+    status: () => ({ draining: drains.length > 0, rooms: 2, players: 5 }),
+    drain: (s) => (drains.push(s), { first: drains.length === 1, players: 5 }),
+  });
+  const call = async (method: string, path: string, headers: Record<string, string> = {}, body?: string) => {
+    const r = await routes(new Request(`http://n${path}`, { method, headers, ...(body !== undefined ? { body } : {}) }));
+    return r ? { status: r.status, body: (await r.json()) as Record<string, unknown> } : undefined;
+  };
+  test("health, then drain, then health says draining", async () => {
+    expect(await call("GET", "/health")).toEqual({ status: 200, body: { state: "ready", rooms: 2, players: 5, nodeId: "n-1", version: "v7" } });
+    expect((await call("POST", "/health"))?.status).toBe(405);
+    expect((await call("GET", "/drain"))?.status).toBe(405);
+    expect((await call("POST", "/drain", {}, '{"deadlineSeconds":1}'))?.status).toBe(401);
+    expect((await call("POST", "/drain", { "x-node-token": "tok" }, "{"))?.body).toMatchObject({ error: { code: "BAD_JSON" } });
+    expect((await call("POST", "/drain", { "x-node-token": "tok" }, '{"deadlineSeconds":1e9}'))?.body).toMatchObject({ error: { code: "BAD_DEADLINE" } });
+    expect(drains).toEqual([]);
+    expect(await call("POST", "/drain", { "x-node-token": "tok" }, '{"deadlineSeconds":3}')).toEqual({ status: 202, body: { state: "draining", deadlineSeconds: 3, players: 5 } });
+    expect(drains).toEqual([3]);
+    expect((await call("GET", "/health"))?.body.state).toBe("draining");
+    expect(await call("GET", "/rooms/abcd")).toBeUndefined();
+  });
+  test("requestPath: bare paths (HTTP/1.0 without Host) and full URLs", () => {
+    expect(requestPath("/health")).toBe("/health");
+    expect(requestPath("/health?x=1")).toBe("/health");
+    expect(requestPath("http://h:1/rooms/abcd?x")).toBe("/rooms/abcd");
+    expect(requestPath("::bad")).toBe("");
   });
 });
 

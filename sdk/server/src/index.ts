@@ -142,6 +142,67 @@ export async function parseDrainRequest(req: Request, maxSeconds = 86_400): Prom
   return { ok: true, deadlineSeconds: seconds };
 }
 
+/** The path of a request URL; an HTTP/1.0 request without Host (HAProxy's default check) arrives as a bare path. */
+export function requestPath(raw: string): string {
+  if (raw.startsWith("/")) {
+    const q = raw.search(/[?#]/);
+    return q < 0 ? raw : raw.slice(0, q);
+  }
+  try {
+    return new URL(raw).pathname;
+  } catch {
+    return "";
+  }
+}
+
+function errorJson(status: number, code: string, message: string): Response {
+  return Response.json({ error: { code, message } }, { status });
+}
+
+/** What {@link nodeRoutes} needs from the game server. */
+export interface NodeRoutesOptions {
+  nodeId: string;
+  token: NodeTokenCheck;
+  /** The build, shown in /health (NODE_VERSION). */
+  version?: string;
+  /** The node's state now, for `GET /health`. */
+  status(): { draining: boolean; rooms: number; players: number };
+  /**
+   * `POST /drain {deadlineSeconds}` was accepted: stop taking rooms, tell the players in the game's
+   * own words, close whoever is left (4009) at the deadline. `first` is false for a repeated call.
+   * Answer with the players still connected (shown in the 202 body).
+   */
+  drain(deadlineSeconds: number): { first: boolean; players: number };
+  /** Longest deadline accepted. Default one day. */
+  maxDrainSeconds?: number;
+}
+
+/**
+ * The node contract's own HTTP endpoints: `GET /health` (200 with the contract body) and
+ * `POST /drain` (the node token, `{deadlineSeconds}`, 202). Returns undefined for any other path,
+ * which is the game's (its `/rooms/:code` upgrades).
+ */
+export function nodeRoutes(opts: NodeRoutesOptions): (req: Request) => Response | Promise<Response> | undefined {
+  return (req) => {
+    const path = requestPath(req.url);
+    if (path === "/health") {
+      if (req.method !== "GET" && req.method !== "HEAD") return errorJson(405, "METHOD_NOT_ALLOWED", "use GET");
+      const s = opts.status();
+      return Response.json(healthBody({ ...s, nodeId: opts.nodeId, ...(opts.version !== undefined ? { version: opts.version } : {}) }));
+    }
+    if (path === "/drain") {
+      if (req.method !== "POST") return errorJson(405, "METHOD_NOT_ALLOWED", "use POST");
+      if (!opts.token.allows(req)) return errorJson(401, "BAD_NODE_TOKEN", "missing or wrong X-Node-Token");
+      return parseDrainRequest(req, opts.maxDrainSeconds).then((asked) => {
+        if (!asked.ok) return errorJson(400, asked.code, asked.problem);
+        const { players } = opts.drain(asked.deadlineSeconds);
+        return Response.json({ state: "draining", deadlineSeconds: asked.deadlineSeconds, players }, { status: 202 });
+      });
+    }
+    return undefined;
+  };
+}
+
 /** Snapshot calls failed (network, or the gateway answered an error). */
 export class SnapshotError extends Error {
   constructor(

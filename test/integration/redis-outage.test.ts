@@ -5,7 +5,9 @@
  *     bound (REDIS_COMMAND_TIMEOUT), never hang; `/ready` is 503 during, 200 within 5 s after;
  *   - the outage is logged once when it starts and once when it ends, not per retry;
  *   - the HAProxy config never loses the gateway although the outage outlasts the registry TTL,
- *     and the gateway is registered again as soon as Redis is back.
+ *     and the gateway is registered again as soon as Redis is back;
+ *   - a replica that died during the outage (its record expired, it never comes back) stays listed
+ *     for the templater's grace of one TTL after Redis returns, then leaves.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -104,19 +106,26 @@ describe.skipIf(!(need("redis") && need("haproxy")))("Redis outage under a gatew
       redis: tplRedis,
       newRedis: conn,
       nodes: new RedisNodeRegistry(tplRedis, keys, conn),
-      gateways: new GatewayRegistry(tplRedis, keys, 600),
+      // A longer TTL on the templater's side than the replicas' record expiry (600 ms): the grace
+      // after the outage is long enough to observe.
+      gateways: new GatewayRegistry(tplRedis, keys, 3000),
       clock: realClock,
       log: tplLog,
       metrics: new MetricsRegistry(),
       haproxyMode: "child",
     });
     const cfgFile = edge.config.haproxyConfig;
-    const gatewaysInConfig = () => {
+    const listed = () => {
       const text = readFileSync(cfgFile, "utf8");
       const block = text.slice(text.indexOf("backend gateways"), text.indexOf("backend nodes"));
-      return (block.match(/^\s+server /gm) ?? []).length;
+      return [...block.matchAll(/^\s+server (\S+) /gm)].map((m) => m[1]!);
     };
-    await waitFor(() => gatewaysInConfig() === 1, 5000, "the gateway in HAProxy's config");
+    const gatewaysInConfig = () => listed().filter((id) => id === "gw-outage").length;
+    // A second replica that will die during the outage (its beats stop with Redis).
+    const ghost = () => built.deps.gateways.heartbeat({ id: "gw-ghost", host: "127.0.0.1", port: 1, startedAt: 1 }, Date.now()).catch(() => {});
+    await ghost();
+    const ghostBeats = setInterval(() => void ghost(), 200);
+    await waitFor(() => gatewaysInConfig() === 1 && listed().includes("gw-ghost"), 5000, "both gateways in HAProxy's config");
 
     // Before: sign-in works.
     expect((await fetch(`${api}/v1/auth/guest`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(201);
@@ -132,6 +141,7 @@ describe.skipIf(!(need("redis") && need("haproxy")))("Redis outage under a gatew
       }
     })();
 
+    clearInterval(ghostBeats);
     server!.kill("SIGKILL");
     await server!.exited;
     await waitFor(() => gatewayLines.some((l) => l.includes("Redis unreachable")), 5000, "the gateway to notice the outage");
@@ -166,7 +176,12 @@ describe.skipIf(!(need("redis") && need("haproxy")))("Redis outage under a gatew
     const readyMs = performance.now() - back;
     // Registered again at once (not only at the next beat), and still in the config.
     await waitFor(async () => (await built.deps.gateways.list(Date.now())).some((g) => g.id === "gw-outage"), 5000, "the gateway registered again");
-    await Bun.sleep(1000);
+    // The dead replica's record expired during the outage: the templater keeps it through its grace
+    // (without it, the first render after the outage would list only what re-registered so far)…
+    await templater.idle();
+    expect(listed()).toContain("gw-ghost");
+    // …and drops it when the grace (one TTL after Redis came back) is over.
+    await waitFor(() => !listed().includes("gw-ghost"), 6000, "the dead replica to leave after the grace", 50);
     watching = false;
     await watcher;
     console.log(`/ready 200 ${readyMs.toFixed(0)} ms after Redis was back; fewest gateways in HAProxy's config during it all: ${minGateways}`);

@@ -129,7 +129,8 @@ async function killUnderRooms(stack: Stack, wsUrls: string[], label: string, tok
       const resumedAt = p.notices.find((n) => n.fleetgate === "resumed")!.at;
       return (firstFrameAfter(p, resumedAt) ?? NaN) + (resumedAt - killedAt);
     });
-    const held = players.reduce((n, p) => n + p.gaps, 0);
+    // A frame lost with the node is missed by each of the other players of its room: count it once.
+    const held = Math.round(players.reduce((n, p) => n + p.gaps, 0) / (PER_ROOM - 1));
     console.log(
       `[resume e2e ${label}] pause p50 ${percentile(pauses, 0.5).toFixed(0)} ms p99 ${percentile(pauses, 0.99).toFixed(0)} ms; kill -> first frame on the new node p50 ${percentile(firstOnNew, 0.5).toFixed(0)} ms p99 ${percentile(firstOnNew, 0.99).toFixed(0)} ms; frames lost in flight to the dead node ${held}`,
     );

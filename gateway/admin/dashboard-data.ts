@@ -10,6 +10,7 @@ import { parseTemplaterEvent, type TemplaterEvent } from "../../model/templater-
 import type { SchedulerClient } from "../../model/jobs.ts";
 import { summarizeCapacity, type CapacitySnapshot } from "../ops/capacity.ts";
 import { parseNodeStats, type NodeStats } from "../../model/dashboard-history.ts";
+import { RedisRolloutStore, defaultVersion, summarizeVersions } from "../../model/rollouts.ts";
 import { parseScaleEvents, type ScaleEvent } from "../../model/scale-state.ts";
 
 export type { ScaleEvent };
@@ -18,8 +19,8 @@ export type { ScaleEvent };
 export interface DashboardSnapshot {
   /** When it was taken (ms since the epoch). */
   at: number;
-  /** Exactly what `/v1/capacity` answers. */
-  capacity: CapacitySnapshot;
+  /** Exactly what `/v1/capacity` answers (with its per-version breakdown). */
+  capacity: CapacitySnapshot & { versions: Record<string, VersionCounts> };
   /** Every node (as `/v1/servers` shows them: no tokens). */
   nodes: PublicNode[];
   /** Most recent first. */
@@ -103,7 +104,17 @@ export const SCALE_EVENTS_SHOWN = 20;
 
 export { parseScaleEvents };
 
+/** One fleet version's share, as `/v1/capacity` lists it. */
+export interface VersionCounts {
+  state: string;
+  image: string;
+  nodes: number;
+  rooms: number;
+  players: number;
+}
+
 export interface DashboardSources {
+  config: { nodeImage: string };
   nodes: NodeRegistry;
   scheduler: SchedulerClient;
   redis: Redis;
@@ -111,13 +122,17 @@ export interface DashboardSources {
 }
 
 export async function dashboardSnapshot(deps: DashboardSources, now: number): Promise<DashboardSnapshot> {
-  const [nodes, queues, rawEvents, rawReload, rooms] = await Promise.all([
+  const versions = new RedisRolloutStore(deps.redis, deps.keys, defaultVersion(deps.config.nodeImage));
+  const [nodes, queues, rawEvents, rawReload, rooms, routing] = await Promise.all([
     deps.nodes.list(),
     deps.scheduler.queuedJobs(),
     deps.redis.lrange(deps.keys.scaleEvents, 0, SCALE_EVENTS_SHOWN - 1),
     deps.redis.get(deps.keys.templaterLast),
     roomAndQueueCounts(deps.redis, deps.keys),
+    versions.routing(),
   ]);
+  // The same breakdown /v1/capacity adds (gateway/ops/routes.ts), from the same functions.
+  const byVersion = Object.fromEntries(summarizeVersions(routing, nodes).map((v) => [v.version, { state: v.state, image: v.image, nodes: v.nodes, rooms: v.rooms, players: v.players }]));
   const live = nodes.filter((n) => n.state !== "stopped");
   const rawStats = live.length ? await deps.redis.mget(...live.map((n) => deps.keys.nodeStats(n.id))) : [];
   const nodeStats: Record<string, NodeStats> = {};
@@ -127,7 +142,7 @@ export async function dashboardSnapshot(deps: DashboardSources, now: number): Pr
   });
   return {
     at: now,
-    capacity: summarizeCapacity(nodes, queues),
+    capacity: { ...summarizeCapacity(nodes, queues), versions: byVersion },
     nodes: nodes.map(publicNode),
     scaleEvents: parseScaleEvents(rawEvents).slice(0, SCALE_EVENTS_SHOWN),
     lastReload: parseTemplaterEvent(rawReload) ?? null,

@@ -3,7 +3,7 @@
  * reference node and the matchmaker: two browser pages sign in, one creates a lobby, the other
  * finds it in the lobby browser and joins, and they chat both ways through the relay; then both
  * click "Find match" and meet in the matched room. The page is not served with DEMO off or under
- * NODE_ENV=production.
+ * NODE_ENV=production. Leaves a screenshot at test-output/demo.png.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
@@ -19,6 +19,8 @@ import { startTestGateway, startTestNode, type TestGateway, type TestNode } from
 import { freePort, IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+/** Alice's page in the lobby chat, left for a human to look at. */
+const SCREENSHOT = join(import.meta.dir, "..", "..", "test-output", "demo.png");
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium && IN_CI) throw new Error(`${CHROMIUM} is required under CI`);
 
@@ -106,6 +108,7 @@ describe.skipIf(!need("redis") || !hasChromium)("demo page in Chromium", () => {
     await say(bob, "hi alice");
     await chatHas(alice, "bob: hi alice");
     await alice.getByTestId("room-info").getByText(/2\/4 players/).waitFor();
+    await alice.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(await alice.getByTestId("error").textContent()).toBe("");
     expect(await bob.getByTestId("error").textContent()).toBe("");
 

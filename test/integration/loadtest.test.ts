@@ -4,6 +4,7 @@
  * non-zero exit when clients fail (a gateway that is not there). Small and short by design.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { realClock } from "../../core/clock.ts";
 import { silentLogger } from "../../core/log.ts";
 import { startMatchmaker } from "../../scheduler/matchmaker/index.ts";
@@ -20,7 +21,7 @@ const options = (argv: string[]) => {
 };
 
 async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn([process.execPath, "scripts/loadtest.ts", ...args], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "..", "scripts", "loadtest.ts"), ...args], { stdout: "pipe", stderr: "pipe" });
   const out = captureOutput(proc);
   const code = await proc.exited;
   return { code, out: out.output() };

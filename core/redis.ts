@@ -74,12 +74,16 @@ export async function redisAnswers(target: RedisTarget, timeoutMs = 1000): Promi
     failoverDetector: false,
   });
   r.on("error", () => {});
+  // The whole check is bounded: something that accepts the connection but never answers (not a
+  // Redis) would otherwise hold the ready check, and the PING, forever.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs * 2)));
   try {
-    await r.connect();
-    return (await r.ping()) === "PONG";
+    return await Promise.race([r.connect().then(async () => (await r.ping()) === "PONG"), late]);
   } catch {
     return false;
   } finally {
+    if (timer) clearTimeout(timer);
     r.disconnect();
   }
 }

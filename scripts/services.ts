@@ -66,6 +66,9 @@ export async function ensureRedis(url: string, dataDir: string, say: Say, opts: 
   if (!["127.0.0.1", "localhost", "::1", "[::1]"].includes(u.hostname)) {
     throw new Error(`Redis at ${url} does not answer (it is not local, so it is not started here)`);
   }
+  // Something that is not Redis holds the port: say so in one line, naming the variable.
+  const busy = busyPorts([{ variable: "REDIS_URL", host: "127.0.0.1", port: Number(u.port || "6379") }]);
+  if (busy.length > 0) throw new Error(`${busyPortsMessage(busy)} (no Redis answers there)`);
   if (!have("redis-server") && !aptInstall(["redis-server"], say)) throw new Error("redis-server is required");
   const dir = resolve(dataDir, "redis");
   mkdirSync(dir, { recursive: true });

@@ -117,6 +117,17 @@ describe.skipIf(!(need("redis") && need("haproxy") && need("docker")))("npm star
     } finally {
       holder.stop(true);
     }
+    // The Redis port held by something that is not Redis: named as REDIS_URL.
+    const notRedis = Bun.listen({ hostname: "127.0.0.1", port: ports.redis, socket: { data() {} } });
+    try {
+      const s = startSupervisor();
+      expect(await Promise.race([s.exited, Bun.sleep(15_000).then(() => "timeout")])).toBe(1);
+      const lines = s.output().trim().split("\n");
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toContain(`port ${ports.redis} (REDIS_URL)`);
+    } finally {
+      notRedis.stop(true);
+    }
   }, 30_000);
 
   test("Ctrl-C to the process group stops nodes, processes, then Redis and HAProxy, within 15 s; start again works, also with Redis gone first", async () => {

@@ -19,12 +19,12 @@ export interface TemplaterMetrics {
 
 export function templaterMetrics(m: MetricsRegistry): TemplaterMetrics {
   return {
-    reloads: m.counter("fleetgate_haproxy_reloads_total", "HAProxy config swaps by outcome (ok, invalid, failed, render_error)"),
+    reloads: m.counter("fleetgate_haproxy_reloads_total", "HAProxy config swaps by outcome (ok, invalid, failed, render_error)", ["outcome"]),
     reloadSeconds: m.histogram("fleetgate_haproxy_reload_duration_seconds", "Validate + swap + confirmed reload time"),
-    runtimeCommands: m.counter("fleetgate_haproxy_runtime_commands_total", "Runtime API server state changes by target state and outcome"),
-    servers: m.gauge("fleetgate_haproxy_servers", "Servers in the live HAProxy config, by backend"),
+    runtimeCommands: m.counter("fleetgate_haproxy_runtime_commands_total", "Runtime API server state changes by target state and outcome", ["state", "outcome"]),
+    servers: m.gauge("fleetgate_haproxy_servers", "Servers in the live HAProxy config, by backend", ["backend"]),
     skipped: m.gauge("fleetgate_haproxy_skipped_entries", "Registry entries left out of the config because an id, host or port was unsafe"),
-    lastReload: m.gauge("fleetgate_haproxy_last_reload_timestamp_seconds", "When the last reload attempt of each outcome finished"),
+    lastReload: m.gauge("fleetgate_haproxy_last_reload_timestamp_seconds", "When the last reload attempt of each outcome finished", ["outcome"]),
     resyncs: m.counter("fleetgate_templater_resyncs_total", "Periodic full re-renders"),
   };
 }

@@ -26,16 +26,16 @@ export interface SchedulerMetrics {
 }
 
 export function createSchedulerMetrics(registry: MetricsRegistry): SchedulerMetrics {
-  const nodes = registry.gauge("fleetgate_scheduler_nodes", "Nodes in the registry by state, as last listed by this scheduler.");
+  const nodes = registry.gauge("fleetgate_scheduler_nodes", "Nodes in the registry by state, as last listed by this scheduler.", ["state"]);
   const capacity = registry.gauge("fleetgate_scheduler_capacity", "Seats on ready nodes (the fleet's capacity), as last listed by this scheduler.");
   const nodesByVersion = registry.gauge("fleetgate_scheduler_nodes_by_version", "Live (not stopped) nodes by fleet version, as last listed by this scheduler.", ["version"]);
   return {
     registry,
-    jobs: registry.counter("fleetgate_scheduler_jobs_total", "Scheduler jobs processed by this replica, by type and outcome."),
-    jobDuration: registry.histogram("fleetgate_scheduler_job_duration_seconds", "Time a job spent processing, by type.", [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1200]),
+    jobs: registry.counter("fleetgate_scheduler_jobs_total", "Scheduler jobs processed by this replica, by type and outcome.", ["type", "outcome"]),
+    jobDuration: registry.histogram("fleetgate_scheduler_job_duration_seconds", "Time a job spent processing, by type.", [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1200], ["type"]),
     nodes,
-    decisions: registry.counter("fleetgate_scheduler_scale_decisions_total", "Autoscaler decisions, by action."),
-    healthChecks: registry.counter("fleetgate_scheduler_health_checks_total", "Node health probes, by outcome."),
+    decisions: registry.counter("fleetgate_scheduler_scale_decisions_total", "Autoscaler decisions, by action.", ["action"]),
+    healthChecks: registry.counter("fleetgate_scheduler_health_checks_total", "Node health probes, by outcome.", ["outcome"]),
     capacity,
     nodesByVersion,
     observeNodes(list) {

@@ -57,7 +57,7 @@ export class JoinService {
   private readonly joinSeconds: Histogram;
 
   constructor(private readonly deps: JoinDeps) {
-    this.joins = deps.metrics.counter("fleetgate_joins_total", "Player joins, by result");
+    this.joins = deps.metrics.counter("fleetgate_joins_total", "Player joins, by result", ["result"]);
     this.joinSeconds = deps.metrics.histogram("fleetgate_join_seconds", "Time to answer a player join (incl. waiting for a node)", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30]);
   }
 

@@ -65,7 +65,7 @@ export async function startMatchmaker(deps: MatchmakerDeps): Promise<{ close(): 
   const name = deps.name ?? "matchmaker";
   const m = deps.metrics;
   const rooms = m?.counter("fleetgate_matchmaker_rooms_total", "Rooms created by the matchmaker");
-  const tickets = m?.counter("fleetgate_matchmaker_tickets_total", "Tickets leaving the queue, by outcome (matched, expired)");
+  const tickets = m?.counter("fleetgate_matchmaker_tickets_total", "Tickets leaving the queue, by outcome (matched, expired)", ["outcome"]);
   const lost = m?.counter("fleetgate_matchmaker_lost_claims_total", "Planned matches another worker (or a cancel) got to first");
   const wait = m?.histogram("fleetgate_matchmaker_ticket_wait_seconds", "Time from enqueue to match", [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60]);
   const store = new TicketStore(deps);

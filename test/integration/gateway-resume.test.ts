@@ -241,7 +241,10 @@ describe.skipIf(!need("redis"))("session resume", () => {
     await gw.deps.redis.set(gw.deps.keys.roomNode(room), id);
     const s = await join(gw, room);
     const b = await addNode(gw, { roomMode: "echo" });
+    // Once the upstream is open, a frame goes into the hung node (frames sent before it opens are held and follow the room).
+    await waitFor(() => gw.app.decorator.gateway.hub.connections().some((d) => d.upstreamOpen), 3000, "upstream to the hung node open");
     s.ws.send("lost in the hung node");
+    await waitFor(() => gw.app.decorator.gateway.hub.stats.framesUp >= 1, 3000, "the frame relayed into the hung node");
     // What the scheduler's health check does after HEALTH_CHECK_FAILURES probes.
     await gw.deps.nodes.transition(id, "unhealthy", Date.now(), { reason: "test: health checks failed" });
     await waitFor(async () => (await roomNode(tr, room)) === b.id, 3000, "room on the healthy node");

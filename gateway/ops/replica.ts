@@ -42,7 +42,9 @@ export async function startReplicaHeartbeat(
         failing = true;
       },
     );
-  await registry.heartbeat(self, opts.clock.now());
+  // Redis unreachable at start: the replica serves anyway and registers at the next beat, or the
+  // moment Redis is back (a failed first beat is logged, not thrown).
+  await beat();
   const timer: TimerHandle = opts.clock.setInterval(() => void beat(), opts.intervalMs);
   const unsubscribe = opts.onRedisRecovered?.(() => {
     if (!stopped) void beat();

@@ -144,6 +144,25 @@ describe("waitForMatch", () => {
     expect(seen).toEqual(["1:queued", "2:queued", `3:${status}`]);
   });
 
+  test("a blip while polling (429, network) is waited out; a run of them, or a 404, ends the wait", async () => {
+    let polls = 0;
+    const answers = [
+      () => json(429, { error: { code: "RATE_LIMITED", message: "slow" } }),
+      () => {
+        throw new TypeError("reset");
+      },
+      () => json(200, { ticketId: "t1", status: "matched", roomCode: "ABCD", seatToken: "s", connectUrl: "ws://x" }),
+    ];
+    const ok = client(() => answers[polls++]!());
+    expect((await ok.c.matchmaking.waitForMatch("t1", { intervalMs: 1 })).roomCode).toBe("ABCD");
+    const down = client(() => json(503, { error: { code: "NO_CAPACITY", message: "x" } }));
+    expect(((await down.c.matchmaking.waitForMatch("t1", { intervalMs: 1 }).catch((e: unknown) => e)) as FleetgateError).code).toBe("NO_CAPACITY");
+    expect(down.calls).toHaveLength(5);
+    const gone = client(() => json(404, { error: { code: "TICKET_NOT_FOUND", message: "x" } }));
+    expect(((await gone.c.matchmaking.waitForMatch("t1", { intervalMs: 1 }).catch((e: unknown) => e)) as FleetgateError).code).toBe("TICKET_NOT_FOUND");
+    expect(gone.calls).toHaveLength(1);
+  });
+
   test("an aborted wait cancels the ticket and throws ABORTED", async () => {
     const { c, calls } = client((u, init) => (init.method === "DELETE" ? json(200, { ticketId: "t1", status: "cancelled" }) : json(200, { ticketId: "t1", status: "queued" })));
     const ac = new AbortController();
@@ -187,6 +206,21 @@ describe("RoomConnection.ready", () => {
     FakeSocket.last!.open();
     await p;
     await conn.ready(); // already open
+  });
+
+  test("a URL the WebSocket refuses ends the connection (error, close without retry)", async () => {
+    class Refusing {
+      constructor(url: string) {
+        throw new SyntaxError(`bad url ${url}`);
+      }
+    }
+    const fg = new FleetgateClient({ baseUrl: "http://gw.test", token: "t", WebSocket: Refusing as unknown as typeof WebSocket });
+    const conn = fg.connect("http://not-a-ws-url");
+    const errors: Error[] = [];
+    conn.on("error", (e) => errors.push(e));
+    const close = await conn.once("close");
+    expect(close).toMatchObject({ code: 1006, willReconnect: false, action: "fix-client" });
+    expect(errors[0]!.message).toContain("bad url");
   });
 
   test("rejects CLOSED_<code> on a close for good, and TIMEOUT", async () => {

@@ -147,7 +147,16 @@ export class RoomConnection extends Emitter<RoomEvents> {
     const token = await this.host.tokenForSocket(refreshFirst);
     if (this.closedByUser) return;
     const url = this.notices && !/[?&]notices=1(&|$)/.test(this.currentUrl) ? `${this.currentUrl}${this.currentUrl.includes("?") ? "&" : "?"}notices=1` : this.currentUrl;
-    const ws = token ? new this.WS(url, ["bearer", token]) : new this.WS(url);
+    let ws: WebSocket;
+    try {
+      ws = token ? new this.WS(url, ["bearer", token]) : new this.WS(url);
+    } catch (err) {
+      // A URL the WebSocket class refuses (not ws:// or wss://, malformed): no retry can fix it.
+      this.closedByUser = true;
+      this.emit("error", asError(err));
+      this.emit("close", { code: 1006, reason: `could not open ${url}: ${asError(err).message}`, willReconnect: false, action: "fix-client" });
+      return;
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onopen = () => {

@@ -15,6 +15,9 @@ export interface WaitOptions {
   onProgress?: (p: MatchProgress) => void;
 }
 
+/** Failed polls in a row (retryable ones) before `waitForMatch` gives up. */
+const MAX_POLL_FAILURES = 5;
+
 const ticketPath = (id: string) => `/v1/matchmaking/tickets/${encodeURIComponent(id)}`;
 
 export class Matchmaking {
@@ -44,9 +47,20 @@ export class Matchmaking {
     const interval = opts.intervalMs ?? 500;
     const started = Date.now();
     let polls = 0;
+    let failures = 0;
     for (;;) {
       this.checkStop(ticketId, started, opts);
-      const t = await this.getTicket(ticketId);
+      let t: Ticket;
+      try {
+        t = await this.getTicket(ticketId);
+        failures = 0;
+      } catch (err) {
+        // A blip (network, 429, 5xx) is waited out, a few polls in a row at most; anything else
+        // (the ticket is not ours, not found) ends the wait.
+        if (!(err instanceof FleetgateError) || !err.retryable || ++failures >= MAX_POLL_FAILURES) throw err;
+        await sleep(interval * failures, opts.signal);
+        continue;
+      }
       polls++;
       opts.onProgress?.({ ticketId, status: t.status, waitedMs: Date.now() - started, polls });
       if (t.status === "matched" && t.roomCode && t.seatToken && t.connectUrl) return t as MatchedTicket;

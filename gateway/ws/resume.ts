@@ -281,9 +281,10 @@ export class ResumeCoordinator implements Resumer {
     if (from) {
       const h = await this.probe(from, Math.min(c.healthCheckTimeoutMs, 1000));
       const answers = h !== undefined && (h.nodeId === undefined || h.nodeId === from.id);
-      // Only a connection that just dropped (1006) goes back to a node that still answers ready;
-      // a node that closed its players on purpose to leave (4009, 1001, 1012) is left.
-      if (answers && h.state === "ready" && code === 1006) {
+      // Only a connection that just dropped (1006) goes back to a node that still answers ready and
+      // that the registry still counts as ready; a node that closed its players on purpose to leave
+      // (4009, 1001, 1012), or that is draining or given up in the registry, is left.
+      if (answers && h.state === "ready" && code === 1006 && from.state === "ready") {
         return { node: from, resume: await deps.rooms.nextResume(d.roomCode, fromNodeId, c.resumeTimeoutMs * 6) };
       }
       if (!answers && (await deps.rooms.markLost(fromNodeId, deps.clock.now(), `gateway: node unreachable after its connection dropped (${code} ${reason})`.slice(0, 200)))) {

@@ -153,6 +153,17 @@ describe("ResumeCoordinator", () => {
     expect(h.dials.map((x) => x.nodeId)).toEqual(["a"]);
   });
 
+  test("a node the registry has draining (or gave up) is left even if it still answers ready", async () => {
+    const h = await harness({ probe: async () => ({ state: "ready", nodeId: "a" }) });
+    await onA(h);
+    await h.nodes.transition("a", "draining", h.clock.now());
+    const { d } = h.conn();
+    h.coordinator.lose(d, "next match moves to a node that takes new rooms");
+    await h.settle();
+    expect(h.marked).toEqual([]);
+    expect(h.dials.map((x) => x.nodeId)).toEqual(["b"]);
+  });
+
   test("a draining node that closed its players 4009 is left (not marked lost) and the room moves", async () => {
     const h = await harness({ probe: async () => ({ state: "draining", nodeId: "a" }) });
     await onA(h);

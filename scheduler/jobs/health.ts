@@ -66,10 +66,21 @@ export async function processHealthTick(ctx: SchedulerContext, probe: HealthProb
  * nothing — its own `starting → ready` finds the node ready and takes it as its own.
  */
 async function adoptStarted(ctx: SchedulerContext, probe: HealthProbe, nodes: readonly NodeRecord[], out: HealthTickResult): Promise<void> {
-  const started = nodes.filter((n) => n.state === "starting" && n.ref !== "" && n.port > 0);
+  const now0 = ctx.clock.now();
+  // Without an address in the record the job may have died between the driver's start and the
+  // record's update: once it is older than a check interval, ask the driver (list/inspect by label).
+  const starting = nodes.filter((n) => n.state === "starting" && (n.ref !== "" || now0 - n.stateChangedAt >= ctx.config.healthCheckIntervalMs));
   await Promise.all(
-    started.map(async (n) => {
-      const p = await probe({ nodeId: n.id, host: n.host, port: n.port }, ctx.config.healthCheckTimeoutMs);
+    starting.map(async (n) => {
+      let at = { host: n.host, port: n.port };
+      if (n.ref === "") {
+        const info = await ctx.driver.inspect(n.id).catch(() => undefined);
+        if (!info?.running) return;
+        await ctx.registry.update(n.id, { host: info.host, port: info.port, driver: info.driver, ref: info.ref, dockerHost: info.dockerHost, ...(info.region ? { region: info.region } : {}) });
+        at = { host: info.host, port: info.port };
+      }
+      if (!(at.port > 0)) return;
+      const p = await probe({ nodeId: n.id, host: at.host, port: at.port }, ctx.config.healthCheckTimeoutMs);
       if (!p.ok || p.state !== "ready" || (p.nodeId !== undefined && p.nodeId !== n.id)) return;
       const now = ctx.clock.now();
       try {

@@ -347,6 +347,23 @@ describe("health tick", () => {
     expect(m.driver.calls.filter((c) => c.op === "remove")).toEqual([]);
   });
 
+  test("a starting node whose record never got its instance (the job died right after the driver's start) is found through the driver and adopted", async () => {
+    const m = memoryScheduler({ healthCheckIntervalMs: 2_000 });
+    const id = "n-orphan-0";
+    await m.registry.create(nodeRec(id, { state: "starting", ref: "", host: "", port: 0, lastSeenAt: 0, stateChangedAt: m.clock.now() }), m.clock.now());
+    await m.driver.start({ nodeId: id, port: 9100, token: "t", maxRooms: 10, maxPlayers: 10, drainSeconds: 1, roomMode: "echo" });
+    // Younger than a check interval: the job may still be about to write the address — left alone.
+    let tick = await processHealthTick(m.ctx, m.probe);
+    expect("adopted" in tick && tick.adopted).toEqual([]);
+    m.clock.advance(2_000);
+    tick = await processHealthTick(m.ctx, m.probe);
+    expect("adopted" in tick && tick.adopted).toEqual([id]);
+    const rec = await m.registry.get(id);
+    expect(rec?.state).toBe("ready");
+    expect(rec?.ref).not.toBe("");
+    expect(m.driver.calls.filter((c) => c.op === "start").length).toBe(1);
+  });
+
   test("a starting node that does not answer is left to its job", async () => {
     const m = memoryScheduler({ nodeStartTimeoutMs: 60_000 });
     const id = nodeIdFor("req-slow", 0);

@@ -3,7 +3,8 @@
  * minified bundle, declarations); the package.json exports point at files that exist; a TypeScript
  * consumer that installs the package (a node_modules link) type-checks against the declarations
  * under Node16 resolution; and the built bundle runs on Node ≥ 20 against a real gateway — guest
- * sign-in, rooms, typed errors — with a clear message where Node has no WebSocket.
+ * sign-in, rooms, typed errors — with a clear message where Node has no WebSocket; `npm pack`
+ * ships dist/, README and package.json only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -43,6 +44,16 @@ describe("@fleetgate/client package", () => {
     // Declarations name their siblings as .js (what every TypeScript resolution mode maps to .d.ts).
     expect(readFileSync(join(SDK_DIST, "index.d.ts"), "utf8")).not.toMatch(/from "\.\/[^"]+\.ts"/);
   });
+
+  test("npm pack ships dist/, README and package.json, and no sources", () => {
+    const r = Bun.spawnSync(["npm", "pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: pkgDir, stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    const [pack] = JSON.parse(r.stdout.toString()) as { name: string; files: { path: string }[] }[];
+    const paths = pack!.files.map((f) => f.path).sort();
+    expect(pack!.name).toBe("@fleetgate/client");
+    expect(paths).toEqual(expect.arrayContaining(["README.md", "package.json", "dist/index.js", "dist/index.min.js", "dist/index.d.ts"]));
+    expect(paths.filter((p) => !p.startsWith("dist/") && p !== "README.md" && p !== "package.json")).toEqual([]);
+  }, 60_000);
 
   test("a TypeScript consumer (strict, Node16 resolution) type-checks against the package", () => {
     writeFileSync(

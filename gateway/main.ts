@@ -38,7 +38,8 @@ async function shutdown(signal: string): Promise<void> {
   deps.log.info(`${signal}: shutting down`);
   // Bounded, also when Redis is gone (deregistering and closing its connections would wait).
   armShutdownDeadline(config.shutdownTimeoutMs, deps.log);
-  const step = Math.max(200, Math.floor(config.shutdownTimeoutMs / 4));
+  // Redis already gone: its steps cannot succeed, so they get little time.
+  const step = built.outage.outage ? 200 : Math.max(200, Math.floor(config.shutdownTimeoutMs / 4));
   // Leave the edge first (HAProxy drops this replica on its next render), stop accepting, then
   // tell connected clients to reconnect (4009) — to another replica — and let the closes flush.
   await within(presenceStarting.then((presence) => presence.stop()).catch(() => {}), step, undefined);

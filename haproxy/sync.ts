@@ -372,11 +372,12 @@ export async function startTemplater(deps: TemplaterDeps): Promise<Templater> {
       resync.cancel();
       debouncer.stop();
       // Bounded: with Redis gone an UNSUBSCRIBE (and a sync waiting on a listing) never answers.
-      await within(unsubscribeNodes().catch(() => {}), STOP_STEP_MS, undefined);
-      await within(sub.unsubscribe(keys.gatewayEventsChannel).catch(() => {}), STOP_STEP_MS, undefined);
+      const step = redisDown ? 200 : STOP_STEP_MS;
+      await within(unsubscribeNodes().catch(() => {}), step, undefined);
+      await within(sub.unsubscribe(keys.gatewayEventsChannel).catch(() => {}), step, undefined);
       sub.disconnect();
       server?.stop(true);
-      await within(chain, STOP_STEP_MS, undefined);
+      await within(chain, step, undefined);
     },
   };
 }

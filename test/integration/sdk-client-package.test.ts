@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildPackage, SDK_DIST } from "../../sdk/client/build.ts";
-import { startTestGateway, type TestGateway } from "../support/gateway-fixtures.ts";
-import { captureOutput, IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";
+import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
+import { captureOutput, freePort, IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";
 
 const root = resolve(import.meta.dir, "..", "..");
 const pkgDir = join(root, "sdk", "client");
@@ -89,12 +89,15 @@ describe("@fleetgate/client package", () => {
   describe.skipIf(!nodeBin || !need("redis"))("on Node", () => {
     let tr: TestRedis;
     let gw: TestGateway;
+    let node: TestNode;
     beforeAll(async () => {
       tr = testRedis("sdkpkg");
-      gw = await startTestGateway(tr.prefix);
+      gw = await startTestGateway(tr.prefix, { port: freePort() });
+      node = await startTestNode(gw.deps, { roomMode: "relay" });
     });
     afterAll(async () => {
       await gw?.stop();
+      await node?.stop();
       await tr?.cleanup();
     });
 
@@ -123,6 +126,36 @@ console.log(JSON.stringify({ node: process.version, player: g.playerId, listed: 
       expect(r.listed).toBe(true);
       expect(r.err).toBe("404 ROOM_NOT_FOUND");
       if (r.ws !== "global") expect(r.ws).toMatch(/pass one in FleetgateClientOptions.WebSocket/);
+    }, 30_000);
+
+    test("with a WebSocket (Node 20's --experimental-websocket), two Node clients meet in a room and talk", async () => {
+      writeFileSync(
+        join(work, "node-room.mjs"),
+        `import { FleetgateClient } from "@fleetgate/client";
+const [host, guest] = [new FleetgateClient({ baseUrl: process.argv[2] }), new FleetgateClient({ baseUrl: process.argv[2] })];
+await host.signInAsGuest({ displayName: "host" });
+await guest.signInAsGuest({ displayName: "guest" });
+const room = await host.rooms.create({ visibility: "private", password: "pw", maxPlayers: 2 });
+const a = await host.rooms.connect(room.code);
+const b = await guest.rooms.connect(room.code, { password: "pw" });
+await Promise.all([a.ready(5000), b.ready(5000)]);
+const got = new Promise((resolve) => b.on("message", (m) => resolve(m)));
+// The guest's socket may reach the node's room a moment after its open: say it until heard.
+const timer = setInterval(() => a.send("hello from node"), 50);
+let giveUp;
+const message = await Promise.race([got, new Promise((r) => (giveUp = setTimeout(() => r("timeout"), 5000)))]);
+clearInterval(timer);
+clearTimeout(giveUp);
+await guest.rooms.leave(room.code);
+await host.rooms.leave(room.code);
+host.close(); guest.close();
+console.log(JSON.stringify({ message }));
+`,
+      );
+      const proc = Bun.spawn([nodeBin!, "--experimental-websocket", "--no-warnings", "node-room.mjs", gw.url], { cwd: work, stdout: "pipe", stderr: "pipe" });
+      const out = captureOutput(proc);
+      expect(await proc.exited).toBe(0);
+      expect(JSON.parse(out.output().trim().split("\n").at(-1)!)).toEqual({ message: "hello from node" });
     }, 30_000);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A second Docker engine on this machine for the chaos suite: its own unix socket, data root,
- * exec root (so its own managed containerd) and pid file, with `--bridge=none --iptables=false` so
- * it does not fight the machine's engine over docker0 or iptables. Nodes run with host networking,
+ * exec root (so its own managed containerd) and pid file, with a bridge of its own and
+ * `--iptables=false` so it does not fight the machine's engine over docker0 or iptables (an engine
+ * started with `--bridge=none` deletes the host's docker0). Nodes run with host networking,
  * so no bridge is needed. The node image is copied in with `docker save | docker load`.
  *
  * `kill()` takes the host away as a crash would: every container of the engine SIGKILLed, then the
@@ -45,6 +46,16 @@ export async function startSecondDockerd(image: string): Promise<SecondDockerd> 
   const root = mkdtempSync("/tmp/fg-d2-");
   const socket = join(root, "docker.sock");
   const execRoot = join(root, "exec");
+  // A bridge of its own (interface names are at most 15 characters), made before the engine starts.
+  const bridge = `fgd2${root.slice(-6).replace(/[^A-Za-z0-9]/g, "")}`.slice(0, 15);
+  const octet = 10 + Math.floor(Math.random() * 200);
+  const ip = (args: string[]) => Bun.spawnSync(["ip", ...args], { stdout: "ignore", stderr: "pipe" });
+  if (ip(["link", "show", bridge]).exitCode !== 0) {
+    for (const args of [["link", "add", bridge, "type", "bridge"], ["addr", "add", `10.231.${octet}.1/24`, "dev", bridge], ["link", "set", bridge, "up"]]) {
+      const r = ip(args);
+      if (r.exitCode !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.toString()}`);
+    }
+  }
   let proc: Subprocess | undefined;
   let starts = 0;
   const docker = new Docker({ socketPath: socket });
@@ -71,7 +82,9 @@ export async function startSecondDockerd(image: string): Promise<SecondDockerd> 
           "--data-root", join(root, "data"),
           "--exec-root", execRoot,
           "--pidfile", join(root, "docker.pid"),
-          "--bridge=none",
+          // Its own bridge, never `--bridge=none`: an engine started with no bridge deletes the
+          // host's `docker0` (seen here: the machine engine's bridge-mode containers then fail).
+          "--bridge", bridge,
           "--iptables=false",
           "--ip-masq=false",
           "--containerd-namespace", "fgchaos2",
@@ -128,6 +141,7 @@ export async function startSecondDockerd(image: string): Promise<SecondDockerd> 
       // Overlay mounts of a killed engine may linger under its data root.
       Bun.spawnSync(["sh", "-c", `grep -o ' ${root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
       rmSync(root, { recursive: true, force: true });
+      ip(["link", "del", bridge]);
     },
   };
   await self.start();

@@ -108,7 +108,7 @@ describe.skipIf(!(need("redis") && need("haproxy")))("Redis outage under a gatew
       nodes: new RedisNodeRegistry(tplRedis, keys, conn),
       // A longer TTL on the templater's side than the replicas' record expiry (600 ms): the grace
       // after the outage is long enough to observe.
-      gateways: new GatewayRegistry(tplRedis, keys, 3000),
+      gateways: new GatewayRegistry(tplRedis, keys, 5000),
       clock: realClock,
       log: tplLog,
       metrics: new MetricsRegistry(),
@@ -181,7 +181,7 @@ describe.skipIf(!(need("redis") && need("haproxy")))("Redis outage under a gatew
     await templater.idle();
     expect(listed()).toContain("gw-ghost");
     // …and drops it when the grace (one TTL after Redis came back) is over.
-    await waitFor(() => !listed().includes("gw-ghost"), 6000, "the dead replica to leave after the grace", 50);
+    await waitFor(() => !listed().includes("gw-ghost"), 9000, "the dead replica to leave after the grace", 50);
     watching = false;
     await watcher;
     console.log(`/ready 200 ${readyMs.toFixed(0)} ms after Redis was back; fewest gateways in HAProxy's config during it all: ${minGateways}`);

@@ -3,7 +3,7 @@
  * `node/main.ts` passes `process.env` in; tests pass maps.
  */
 import { ConfigError, type RoomMode } from "../core/config.ts";
-import { NodeEnvError, readNodeEnv, type NodeContractEnv } from "../sdk/server/src/index.ts";
+import { envReaders, NodeEnvError, readNodeEnv, type NodeContractEnv } from "../sdk/server/src/index.ts";
 
 /** The node contract's settings (CONTRACT.md "The node contract"). */
 export interface NodeEnv {
@@ -48,19 +48,7 @@ export function parseNodeEnv(env: Env): NodeEnv {
     if (!(err instanceof NodeEnvError)) throw err;
     problems.push(...err.problems);
   }
-  const raw = (name: string): string | undefined => {
-    const v = env[name]?.trim();
-    return v === undefined || v === "" ? undefined : v;
-  };
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const v = raw(name);
-    if (v === undefined) return def;
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-      problems.push(`${name}=${JSON.stringify(v)} must be a whole number in ${min}..${max}`);
-      return def;
-    }
-    return Number(v);
-  };
+  const { raw, int } = envReaders(env, problems);
 
   const levelRaw = raw("LOG_LEVEL") ?? "info";
   let logLevel: NodeEnv["logLevel"] = "info";

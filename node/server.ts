@@ -13,7 +13,7 @@ import { realClock, type Clock, type TimerHandle } from "../core/clock.ts";
 import type { RoomMode } from "../core/config.ts";
 import { CloseCode } from "../core/errors.ts";
 import { silentLogger, type Logger } from "../core/log.ts";
-import { healthBody, nodeRoutes, NodeTokenCheck, resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
+import { healthBody, nodeRoutes, NodeTokenCheck, requestPath, resumeAttempt, RoomSnapshots, SnapshotClient, type RoomStateCodec } from "../sdk/server/src/index.ts";
 
 /** Room codes: 4–32 characters of `[A-Za-z0-9_-]` (CONTRACT). */
 export const ROOM_CODE_RE = /^[A-Za-z0-9_-]{4,32}$/;
@@ -370,21 +370,8 @@ export function startNodeServer(opts: NodeServerOptions): NodeServer {
   };
 }
 
-/**
- * The path of a request URL. An HTTP/1.0 request without a Host header (HAProxy's default health
- * check) reaches Bun with a bare path, which `new URL` refuses.
- */
-export function pathOf(raw: string): string {
-  if (raw.startsWith("/")) {
-    const q = raw.search(/[?#]/);
-    return q < 0 ? raw : raw.slice(0, q);
-  }
-  try {
-    return new URL(raw).pathname;
-  } catch {
-    return "";
-  }
-}
+/** The path of a request URL (the server SDK's `requestPath`: bare HTTP/1.0 paths included). */
+export const pathOf = requestPath;
 
 /** A percent-encoded header value, decoded; a value that is not valid percent-encoding is kept as sent. */
 export function decodeHeader(v: string | null): string | undefined {

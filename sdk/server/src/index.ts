@@ -48,9 +48,12 @@ export class NodeEnvError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Reads the node contract's environment (pass `process.env`). Throws NodeEnvError listing every problem. */
-export function readNodeEnv(env: Env): NodeContractEnv {
-  const problems: string[] = [];
+/**
+ * Readers of environment variables that collect problems instead of throwing, so a game server can
+ * report every bad variable at once (as `readNodeEnv` does). `raw`: the trimmed value, undefined
+ * when unset or empty; `int`: a whole number in min..max, else `def` and a problem.
+ */
+export function envReaders(env: Env, problems: string[]) {
   const raw = (name: string): string | undefined => {
     const v = env[name]?.trim();
     return v === undefined || v === "" ? undefined : v;
@@ -64,6 +67,13 @@ export function readNodeEnv(env: Env): NodeContractEnv {
     }
     return Number(v);
   };
+  return { raw, int };
+}
+
+/** Reads the node contract's environment (pass `process.env`). Throws NodeEnvError listing every problem. */
+export function readNodeEnv(env: Env): NodeContractEnv {
+  const problems: string[] = [];
+  const { raw, int } = envReaders(env, problems);
   const nodeId = raw("NODE_ID") ?? "";
   if (!nodeId) problems.push("NODE_ID is required");
   else if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) problems.push(`NODE_ID=${JSON.stringify(nodeId)} must be 1-64 of [A-Za-z0-9_.-]`);

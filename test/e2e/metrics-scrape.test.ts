@@ -7,20 +7,17 @@
  * (LOG_FORMAT=json) with the component as a field. Writes the scrapes to test-output/metrics-*.txt.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRedis, deletePrefix } from "../../core/redis.ts";
 import { grafanaExprs, metricNames } from "../support/metric-queries.ts";
-import { REDIS_URL, captureOutput, freePort, need, waitFor } from "../support/services.ts";
+import { captureOutput, need, waitFor } from "../support/services.ts";
+import { ROOT, stackFixture } from "../support/start-stack.ts";
 
-const ROOT = join(import.meta.dir, "..", "..");
 const OUT = join(ROOT, "test-output");
 
 describe.skipIf(!(need("redis") && need("haproxy")))("every process's /metrics (npm start)", () => {
-  const prefix = `fgtest-metrics-${crypto.randomUUID().slice(0, 8)}`;
-  const dataDir = mkdtempSync(join(tmpdir(), "fg-metrics-"));
-  const ports = { api: freePort(), edge: freePort(), stats: freePort(), sched: freePort(), tpl: freePort(), nodes: 20000 + Math.floor(Math.random() * 20000) };
+  const fx = stackFixture("metrics");
+  const { ports } = fx;
   let proc: ReturnType<typeof Bun.spawn> | undefined;
 
   afterAll(async () => {
@@ -29,29 +26,14 @@ describe.skipIf(!(need("redis") && need("haproxy")))("every process's /metrics (
       const done = await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "timeout")]);
       if (done === "timeout") proc.kill("SIGKILL");
     }
-    const r = createRedis(REDIS_URL);
-    await deletePrefix(r, prefix);
-    r.disconnect();
-    rmSync(dataDir, { recursive: true, force: true });
+    await fx.cleanup();
   });
 
   test("gateway, scheduler and templater: process metrics, fleetgate metrics, everything Grafana and the alerts query", async () => {
     proc = Bun.spawn([process.execPath, "scripts/start.ts"], {
       cwd: ROOT,
       env: {
-        ...process.env,
-        REDIS_URL,
-        REDIS_PREFIX: prefix,
-        DATA_DIR: dataDir,
-        HAPROXY_CONFIG: join(dataDir, "haproxy", "haproxy.cfg"),
-        PORT: String(ports.api),
-        HAPROXY_BIND: "127.0.0.1",
-        HAPROXY_PORT: String(ports.edge),
-        HAPROXY_STATS_PORT: String(ports.stats),
-        SCHEDULER_METRICS_PORT: String(ports.sched),
-        TEMPLATER_METRICS_PORT: String(ports.tpl),
-        SERVER_PORT_START: String(ports.nodes),
-        SERVER_PORT_END: String(ports.nodes + 50),
+        ...fx.baseEnv,
         NODE_DRIVER: "process",
         // One gateway process: with several on one port (SO_REUSEPORT) each scrape may reach another.
         GATEWAY_WORKERS: "1",

@@ -6,20 +6,14 @@
  * (relative paths, child environments, shutdown order).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Docker from "dockerode";
-import { deletePrefix, createRedis } from "../../core/redis.ts";
-import { fleetName } from "../../scheduler/drivers/create-driver.ts";
-import { REDIS_URL, captureOutput, freePort, hasDocker, need, waitFor } from "../support/services.ts";
+import { captureOutput, hasDocker, need, waitFor } from "../support/services.ts";
+import { ROOT, stackFixture } from "../support/start-stack.ts";
 
-const ROOT = join(import.meta.dir, "..", "..");
 
 describe.skipIf(!(need("redis") && need("haproxy")))("npm start, end to end through the edge", () => {
-  const prefix = `fgtest-start-${crypto.randomUUID().slice(0, 8)}`;
-  const dataDir = mkdtempSync(join(tmpdir(), "fg-start-"));
-  const ports = { api: freePort(), edge: freePort(), stats: freePort(), sched: freePort(), tpl: freePort(), nodes: 20000 + Math.floor(Math.random() * 20000) };
+  const fx = stackFixture("start");
+  const { ports, dataDir } = fx;
   let proc: ReturnType<typeof Bun.spawn> | undefined;
 
   afterAll(async () => {
@@ -27,34 +21,14 @@ describe.skipIf(!(need("redis") && need("haproxy")))("npm start, end to end thro
       proc.kill("SIGKILL");
       await proc.exited;
     }
-    if (hasDocker) {
-      const docker = new Docker();
-      const left = await docker.listContainers({ all: true, filters: { label: [`fleetgate.fleet=${fleetName(prefix)}`] } });
-      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-    }
-    const r = createRedis(REDIS_URL);
-    await deletePrefix(r, prefix);
-    r.disconnect();
-    rmSync(dataDir, { recursive: true, force: true });
+    await fx.cleanup();
   });
 
   test("sign in → join → frames through HAProxy → Ctrl-C leaves nothing behind", async () => {
     proc = Bun.spawn([process.execPath, "scripts/start.ts"], {
       cwd: ROOT,
       env: {
-        ...process.env,
-        REDIS_URL,
-        REDIS_PREFIX: prefix,
-        DATA_DIR: dataDir,
-        HAPROXY_CONFIG: join(dataDir, "haproxy", "haproxy.cfg"),
-        PORT: String(ports.api),
-        HAPROXY_BIND: "127.0.0.1",
-        HAPROXY_PORT: String(ports.edge),
-        HAPROXY_STATS_PORT: String(ports.stats),
-        SCHEDULER_METRICS_PORT: String(ports.sched),
-        TEMPLATER_METRICS_PORT: String(ports.tpl),
-        SERVER_PORT_START: String(ports.nodes),
-        SERVER_PORT_END: String(ports.nodes + 50),
+        ...fx.baseEnv,
         NODE_ROOM_MODE: "echo",
         NODE_DRAIN_SECONDS: "0.5",
         LOG_LEVEL: "warn",
@@ -103,7 +77,7 @@ describe.skipIf(!(need("redis") && need("haproxy")))("npm start, end to end thro
     expect(await fetch(`${api}/health`).then(() => "up", () => "down")).toBe("down");
     expect(await fetch(`${edge}/health`).then(() => "up", () => "down")).toBe("down");
     if (hasDocker) {
-      const left = await new Docker().listContainers({ all: true, filters: { label: [`fleetgate.fleet=${fleetName(prefix)}`] } });
+      const left = await new Docker().listContainers({ all: true, filters: { label: [fx.label] } });
       expect(left.length).toBe(0);
     }
     const ps = Bun.spawnSync(["pgrep", "-f", dataDir]);

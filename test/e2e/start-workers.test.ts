@@ -5,21 +5,17 @@
  * room's presence must count every socket once, under the process that holds it.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createKeys } from "../../core/keys.ts";
-import { createRedis, deletePrefix } from "../../core/redis.ts";
+import { createRedis } from "../../core/redis.ts";
 import { openSocket, type TestSocket } from "../support/gateway-fixtures.ts";
-import { REDIS_URL, captureOutput, freePort, need, waitFor } from "../support/services.ts";
+import { REDIS_URL, captureOutput, need, waitFor } from "../support/services.ts";
+import { ROOT, stackFixture } from "../support/start-stack.ts";
 
-const ROOT = join(import.meta.dir, "..", "..");
 const PLAYERS = 8;
 
 describe.skipIf(!need("redis"))("npm start with GATEWAY_WORKERS=2", () => {
-  const prefix = `fgtest-workers-${crypto.randomUUID().slice(0, 8)}`;
-  const dataDir = mkdtempSync(join(tmpdir(), "fg-workers-"));
-  const ports = { api: freePort(), edge: freePort(), stats: freePort(), sched: freePort(), tpl: freePort(), nodes: 20000 + Math.floor(Math.random() * 20000) };
+  const fx = stackFixture("workers");
+  const { prefix, ports } = fx;
   const redis = createRedis(REDIS_URL);
   const keys = createKeys(prefix);
   let proc: ReturnType<typeof Bun.spawn> | undefined;
@@ -31,28 +27,15 @@ describe.skipIf(!need("redis"))("npm start with GATEWAY_WORKERS=2", () => {
       proc.kill("SIGKILL");
       await proc.exited;
     }
-    await deletePrefix(redis, prefix);
     redis.disconnect();
-    rmSync(dataDir, { recursive: true, force: true });
+    await fx.cleanup();
   });
 
   test("players of one room through both processes meet on one node; presence counts each socket once", async () => {
     proc = Bun.spawn([process.execPath, "scripts/start.ts"], {
       cwd: ROOT,
       env: {
-        ...process.env,
-        REDIS_URL,
-        REDIS_PREFIX: prefix,
-        DATA_DIR: dataDir,
-        HAPROXY_CONFIG: join(dataDir, "haproxy", "haproxy.cfg"),
-        PORT: String(ports.api),
-        HAPROXY_BIND: "127.0.0.1",
-        HAPROXY_PORT: String(ports.edge),
-        HAPROXY_STATS_PORT: String(ports.stats),
-        SCHEDULER_METRICS_PORT: String(ports.sched),
-        TEMPLATER_METRICS_PORT: String(ports.tpl),
-        SERVER_PORT_START: String(ports.nodes),
-        SERVER_PORT_END: String(ports.nodes + 50),
+        ...fx.baseEnv,
         NODE_DRIVER: "process",
         NODE_ROOM_MODE: "relay",
         NODE_DRAIN_SECONDS: "0.5",

@@ -14,7 +14,8 @@
  * the app's schema layer.
  */
 import { Elysia } from "elysia";
-import { AppError, badRequest, conflict, notFound } from "../../core/errors.ts";
+import { badRequest, conflict, notFound } from "../../core/errors.ts";
+import { renderError } from "../http/errors.ts";
 import { ScaleStateStore } from "../../model/scale-state.ts";
 import { RedisRolloutStore, defaultVersion, summarizeVersions, versionOfImage, type RolloutRecord, type RolloutStore } from "../../model/rollouts.ts";
 import { dockerFromUrl, dockerStatus } from "../../core/docker-connect.ts";
@@ -102,17 +103,21 @@ function field(body: unknown, name: string): unknown {
   return typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
 }
 
-/** Runs a handler, rendering AppErrors as contract errors (this plugin works mounted anywhere). */
-async function contract(set: { status?: number | string }, fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof AppError) {
-      set.status = e.status;
-      return e.toBody();
-    }
-    throw e;
+/** `deadlineSeconds` of a drain or restart body: undefined, or 0..MAX_DEADLINE_SECONDS (400 INVALID_DEADLINE). */
+function deadlineOf(body: unknown, name = "deadlineSeconds"): number | undefined {
+  const raw = field(body, name);
+  if (raw !== undefined && (typeof raw !== "number" || !Number.isFinite(raw) || raw < 0 || raw > MAX_DEADLINE_SECONDS)) {
+    throw badRequest("INVALID_DEADLINE", `${name} must be a number from 0 to ${MAX_DEADLINE_SECONDS}`);
   }
+  return raw;
+}
+
+/** A node id from the path (400 INVALID_NODE_ID) that names a node (404 NODE_NOT_FOUND). */
+async function existingNode(deps: GatewayDeps, nodeId: string): Promise<NodeRecord> {
+  if (!NODE_ID_RE.test(nodeId)) throw badRequest("INVALID_NODE_ID", "node ids are 1-64 of [A-Za-z0-9_.-]");
+  const node = await deps.nodes.get(nodeId);
+  if (!node) throw notFound("NODE_NOT_FOUND", `no node ${nodeId}`);
+  return node;
 }
 
 export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}) {
@@ -125,11 +130,13 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
     if (!r) throw notFound("ROLLOUT_NOT_FOUND", `no rollout ${id}`);
     return r;
   };
-  return new Elysia({ name: "fleetAdminRoutes" })
-    .get(
-      "/v1/admin/fleet",
-      ({ request, set }) =>
-        contract(set, async () => {
+  return (
+    new Elysia({ name: "fleetAdminRoutes" })
+      // The one renderer, installed here too so the plugin answers the same mounted alone (tests).
+      .onError(({ code, error }) => renderError(code, error, deps.log))
+      .get(
+        "/v1/admin/fleet",
+        async ({ request, set }) => {
           await requireAdmin(deps.auth, request);
           const [routing, nodes] = await Promise.all([store.routing(), deps.nodes.list()]);
           const id = routing.rolloutId ?? (await store.list(1))[0]?.id;
@@ -139,23 +146,31 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
             canaryPercent: routing.target ? routing.canaryPercent : 100,
             ...(r ? { rollout: await rolloutView(store, r, nodes, r.state === "running" ? r.fromVersion : routing.active.version) } : {}),
           };
-        }),
-      { detail: { summary: "Fleet versions and the current rollout (admin)", tags: ["admin"] } },
-    )
-    .get(
-      "/v1/admin/fleet/rollouts",
-      ({ request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "Fleet versions and the current rollout (admin)", tags: ["admin"] } },
+      )
+      .get(
+        "/v1/admin/fleet/rollouts",
+        async ({ request, set }) => {
           await requireAdmin(deps.auth, request);
           const list = await store.list(50);
-          return { rollouts: list.map((r) => ({ id: r.id, version: r.version, image: r.image, state: r.state, ...(r.reason ? { reason: r.reason } : {}), startedAt: new Date(r.startedAt).toISOString(), ...(r.finishedAt ? { finishedAt: new Date(r.finishedAt).toISOString() } : {}) })) };
-        }),
-      { detail: { summary: "Rollouts, newest first (admin)", tags: ["admin"] } },
-    )
-    .post(
-      "/v1/admin/fleet/rollouts",
-      ({ body, request, set }) =>
-        contract(set, async () => {
+          return {
+            rollouts: list.map((r) => ({
+              id: r.id,
+              version: r.version,
+              image: r.image,
+              state: r.state,
+              ...(r.reason ? { reason: r.reason } : {}),
+              startedAt: new Date(r.startedAt).toISOString(),
+              ...(r.finishedAt ? { finishedAt: new Date(r.finishedAt).toISOString() } : {}),
+            })),
+          };
+        },
+        { detail: { summary: "Rollouts, newest first (admin)", tags: ["admin"] } },
+      )
+      .post(
+        "/v1/admin/fleet/rollouts",
+        async ({ body, request, set }) => {
           const claims = await requireAdmin(deps.auth, request);
           const image = field(body, "image");
           if (typeof image !== "string" || !IMAGE_RE.test(image)) throw badRequest("INVALID_IMAGE", "image must be an image reference (1-256 of [A-Za-z0-9._/:@-])");
@@ -166,16 +181,15 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
           const canary = field(body, "canaryPercent") ?? 100;
           if (typeof canary !== "number" || !Number.isInteger(canary) || canary < 1 || canary > 100) throw badRequest("INVALID_CANARY", "canaryPercent must be a whole number from 1 to 100");
           const surge = field(body, "maxSurge") ?? 1;
-          if (typeof surge !== "number" || !Number.isInteger(surge) || surge < 1 || surge > deps.config.maxServers) throw badRequest("INVALID_MAX_SURGE", `maxSurge must be a whole number from 1 to MAX_SERVERS (${deps.config.maxServers})`);
-          const rawDeadline = field(body, "drainDeadlineSeconds");
-          if (rawDeadline !== undefined && (typeof rawDeadline !== "number" || !Number.isFinite(rawDeadline) || rawDeadline < 0 || rawDeadline > MAX_DEADLINE_SECONDS)) {
-            throw badRequest("INVALID_DEADLINE", `drainDeadlineSeconds must be a number from 0 to ${MAX_DEADLINE_SECONDS}`);
-          }
+          if (typeof surge !== "number" || !Number.isInteger(surge) || surge < 1 || surge > deps.config.maxServers)
+            throw badRequest("INVALID_MAX_SURGE", `maxSurge must be a whole number from 1 to MAX_SERVERS (${deps.config.maxServers})`);
+          const rawDeadline = deadlineOf(body, "drainDeadlineSeconds");
           const rawEnv = field(body, "env") ?? {};
           if (typeof rawEnv !== "object" || rawEnv === null || Array.isArray(rawEnv)) throw badRequest("INVALID_ENV", "env must be an object of string values");
           const env: Record<string, string> = {};
           for (const [k, v] of Object.entries(rawEnv as Record<string, unknown>)) {
-            if (!ENV_NAME_RE.test(k) || RESERVED_ENV.has(k) || typeof v !== "string" || v.length > 4096) throw badRequest("INVALID_ENV", `env ${k.slice(0, 64)}: names are [A-Za-z_][A-Za-z0-9_]*, values strings; the node contract's variables are set by the scheduler`);
+            if (!ENV_NAME_RE.test(k) || RESERVED_ENV.has(k) || typeof v !== "string" || v.length > 4096)
+              throw badRequest("INVALID_ENV", `env ${k.slice(0, 64)}: names are [A-Za-z_][A-Za-z0-9_]*, values strings; the node contract's variables are set by the scheduler`);
             env[k] = v;
           }
           const routing = await store.routing();
@@ -189,7 +203,11 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
           const drainDeadlineMs = rawDeadline === undefined ? deps.config.drainDeadlineMs : Math.round(rawDeadline * 1000);
           const res = await store.begin({ id, version, image, env, canaryPercent: canary, maxSurge: surge, drainDeadlineMs, startedAt: now, oldNodes, by: claims.sub });
           if (!res.ok) throw conflict("ROLLOUT_RUNNING", `rollout ${res.runningId} is running; cancel it or wait`);
-          await store.event(id, { at: now, event: "started", detail: `${res.record.fromVersion} → ${version} (${image}), canary ${canary}%, maxSurge ${surge}, drain deadline ${drainDeadlineMs / 1000} s, ${oldNodes.length} old node(s), by ${claims.sub}` });
+          await store.event(id, {
+            at: now,
+            event: "started",
+            detail: `${res.record.fromVersion} → ${version} (${image}), canary ${canary}%, maxSurge ${surge}, drain deadline ${drainDeadlineMs / 1000} s, ${oldNodes.length} old node(s), by ${claims.sub}`,
+          });
           try {
             await deps.scheduler.requestRollout({ rolloutId: id });
           } catch (e) {
@@ -200,24 +218,22 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
           deps.log.info("rollout started", { rolloutId: id, version, image, canaryPercent: canary, maxSurge: surge, by: claims.sub });
           set.status = 202;
           return { rolloutId: id };
-        }),
-      { detail: { summary: "Start a rollout to a new version (admin)", tags: ["admin"] } },
-    )
-    .get(
-      "/v1/admin/fleet/rollouts/:id",
-      ({ params, request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "Start a rollout to a new version (admin)", tags: ["admin"] } },
+      )
+      .get(
+        "/v1/admin/fleet/rollouts/:id",
+        async ({ params, request, set }) => {
           await requireAdmin(deps.auth, request);
           const r = await rolloutOr404(params.id);
           const [routing, nodes] = await Promise.all([store.routing(), deps.nodes.list()]);
           return rolloutView(store, r, nodes, r.state === "running" ? r.fromVersion : routing.active.version);
-        }),
-      { detail: { summary: "A rollout's progress and timeline (admin)", tags: ["admin"] } },
-    )
-    .post(
-      "/v1/admin/fleet/rollouts/:id/cancel",
-      ({ params, request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "A rollout's progress and timeline (admin)", tags: ["admin"] } },
+      )
+      .post(
+        "/v1/admin/fleet/rollouts/:id/cancel",
+        async ({ params, request, set }) => {
           const claims = await requireAdmin(deps.auth, request);
           const r = await rolloutOr404(params.id);
           const now = deps.clock.now();
@@ -226,48 +242,40 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
           deps.log.info("rollout cancelled", { rolloutId: r.id, by: claims.sub });
           set.status = 202;
           return { rolloutId: r.id, state: "cancelled" };
-        }),
-      { detail: { summary: "Cancel a rollout: the old version takes new rooms again (admin)", tags: ["admin"] } },
-    )
-    .post(
-      "/v1/admin/fleet/rollouts/:id/promote",
-      ({ params, request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "Cancel a rollout: the old version takes new rooms again (admin)", tags: ["admin"] } },
+      )
+      .post(
+        "/v1/admin/fleet/rollouts/:id/promote",
+        async ({ params, request, set }) => {
           const claims = await requireAdmin(deps.auth, request);
           const r = await rolloutOr404(params.id);
           if (!(await store.promote(r.id))) throw conflict("ROLLOUT_NOT_RUNNING", `rollout ${r.id} is ${r.state}`);
           await store.event(r.id, { at: deps.clock.now(), event: "promoted", detail: `canary ${r.canaryPercent}% → 100% by ${claims.sub}` });
           set.status = 202;
           return { rolloutId: r.id, canaryPercent: 100 };
-        }),
-      { detail: { summary: "Promote a canary to 100% (admin)", tags: ["admin"] } },
-    )
-    .post(
-      "/v1/admin/nodes/:id/restart",
-      ({ body, params, request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "Promote a canary to 100% (admin)", tags: ["admin"] } },
+      )
+      .post(
+        "/v1/admin/nodes/:id/restart",
+        async ({ body, params, request, set }) => {
           const claims = await requireAdmin(deps.auth, request);
-          const nodeId = params.id;
-          if (!NODE_ID_RE.test(nodeId)) throw badRequest("INVALID_NODE_ID", "node ids are 1-64 of [A-Za-z0-9_.-]");
-          const raw = field(body, "deadlineSeconds");
-          if (raw !== undefined && (typeof raw !== "number" || !Number.isFinite(raw) || raw < 0 || raw > MAX_DEADLINE_SECONDS)) {
-            throw badRequest("INVALID_DEADLINE", `deadlineSeconds must be a number from 0 to ${MAX_DEADLINE_SECONDS}`);
-          }
-          const node = await deps.nodes.get(nodeId);
-          if (!node) throw notFound("NODE_NOT_FOUND", `no node ${nodeId}`);
+          const node = await existingNode(deps, params.id);
+          const nodeId = node.id;
+          const raw = deadlineOf(body);
           if (node.state !== "ready" && node.state !== "unhealthy") throw conflict("NODE_NOT_RESTARTABLE", `node ${nodeId} is ${node.state}`);
           const deadlineMs = raw === undefined ? deps.config.drainDeadlineMs : Math.round(raw * 1000);
           await deps.scheduler.requestRestart({ nodeId, deadlineMs, reason: `admin restart by ${claims.sub}` });
           deps.log.info("admin restart requested", { nodeId, deadlineMs, by: claims.sub });
           set.status = 202;
           return { nodeId, state: node.state, deadlineSeconds: deadlineMs / 1000 };
-        }),
-      { detail: { summary: "Restart a node: a replacement of its version first, then a drain (admin)", tags: ["admin"] } },
-    )
-    .post(
-      "/v1/admin/scale",
-      ({ body, request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "Restart a node: a replacement of its version first, then a drain (admin)", tags: ["admin"] } },
+      )
+      .post(
+        "/v1/admin/scale",
+        async ({ body, request, set }) => {
           const claims = await requireAdmin(deps.auth, request);
           const nodes = field(body, "nodes");
           if (typeof nodes !== "number" || !Number.isInteger(nodes) || nodes < 0 || nodes > deps.config.maxServers) {
@@ -277,22 +285,16 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
           deps.log.info("admin set the fleet floor", { nodes, by: claims.sub });
           set.status = 202;
           return { nodes, maxServers: deps.config.maxServers };
-        }),
-      { detail: { summary: "Set the fleet's floor of ready nodes (admin)", tags: ["admin"] } },
-    )
-    .post(
-      "/v1/admin/nodes/:id/drain",
-      ({ body, params, request, set }) =>
-        contract(set, async () => {
+        },
+        { detail: { summary: "Set the fleet's floor of ready nodes (admin)", tags: ["admin"] } },
+      )
+      .post(
+        "/v1/admin/nodes/:id/drain",
+        async ({ body, params, request, set }) => {
           const claims = await requireAdmin(deps.auth, request);
-          const nodeId = params.id;
-          if (!NODE_ID_RE.test(nodeId)) throw badRequest("INVALID_NODE_ID", "node ids are 1-64 of [A-Za-z0-9_.-]");
-          const raw = field(body, "deadlineSeconds");
-          if (raw !== undefined && (typeof raw !== "number" || !Number.isFinite(raw) || raw < 0 || raw > MAX_DEADLINE_SECONDS)) {
-            throw badRequest("INVALID_DEADLINE", `deadlineSeconds must be a number from 0 to ${MAX_DEADLINE_SECONDS}`);
-          }
-          const node = await deps.nodes.get(nodeId);
-          if (!node) throw notFound("NODE_NOT_FOUND", `no node ${nodeId}`);
+          const node = await existingNode(deps, params.id);
+          const nodeId = node.id;
+          const raw = deadlineOf(body);
           if (node.state !== "ready" && node.state !== "unhealthy" && node.state !== "draining") {
             throw conflict("NODE_NOT_DRAINABLE", `node ${nodeId} is ${node.state}`);
           }
@@ -301,7 +303,8 @@ export function fleetAdminRoutes(deps: GatewayDeps, opts: FleetAdminOptions = {}
           deps.log.info("admin drain requested", { nodeId, deadlineMs, by: claims.sub });
           set.status = 202;
           return { nodeId, state: node.state, deadlineSeconds: deadlineMs / 1000 };
-        }),
-      { detail: { summary: "Drain a node (admin)", tags: ["admin"] } },
-    );
+        },
+        { detail: { summary: "Drain a node (admin)", tags: ["admin"] } },
+      )
+  );
 }

@@ -15,7 +15,8 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
-import { AppError, errorBody, forbidden, tooLarge, unauthorized } from "../../core/errors.ts";
+import { forbidden, tooLarge, unauthorized } from "../../core/errors.ts";
+import { renderError } from "../http/errors.ts";
 import { parseRoomCode } from "../../core/names.ts";
 import { RedisSnapshotStore, type SnapshotStore } from "../../model/snapshots.ts";
 import type { GatewayDeps } from "../deps.ts";
@@ -43,11 +44,7 @@ export function nodeApiRoutes(deps: NodeApiDeps, store: SnapshotStore = new Redi
   };
 
   return new Elysia({ name: "nodeApiRoutes" })
-    .onError(({ error }) => {
-      if (!(error instanceof AppError)) deps.log.warn("node api error", { err: error });
-      const { status, body } = errorBody(error);
-      return Response.json(body, { status });
-    })
+    .onError(({ code, error }) => renderError(code, error, deps.log))
     .put(
       "/v1/node/rooms/:code/snapshot",
       async ({ request, params, set }) => {

@@ -15,9 +15,9 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
-import { forbidden, tooLarge, unauthorized } from "../../core/errors.ts";
+import { badRequest, forbidden, tooLarge, unauthorized } from "../../core/errors.ts";
 import { renderError } from "../http/errors.ts";
-import { parseRoomCode } from "../../core/names.ts";
+import { parseRoomCode, ROOM_CODE_RULE } from "../../core/names.ts";
 import { RedisSnapshotStore, type SnapshotStore } from "../../model/snapshots.ts";
 import type { GatewayDeps } from "../deps.ts";
 
@@ -34,7 +34,7 @@ export function nodeApiRoutes(deps: NodeApiDeps, store: SnapshotStore = new Redi
   /** The room code from the path and the id of the node it is placed on, if the caller is that node. */
   const authorize = async (request: Request, rawCode: string | undefined): Promise<{ code: string; nodeId: string }> => {
     const code = parseRoomCode(rawCode ?? null);
-    if (!code) throw new AppError(400, "INVALID_ROOM_CODE", "room code must be 4-32 characters of [A-Za-z0-9_-]");
+    if (!code) throw badRequest("INVALID_ROOM_CODE", `room code must be ${ROOM_CODE_RULE}`);
     const token = request.headers.get("x-node-token");
     if (!token) throw unauthorized("NODE_TOKEN_MISSING", "X-Node-Token is required");
     const nodeId = await deps.redis.get(deps.keys.roomNode(code));

@@ -20,7 +20,7 @@ import type { GatewayDeps } from "../deps.ts";
 import { requirePlayer } from "../http/player.ts";
 import { connectUrl } from "../http/connect-url.ts";
 import { renderError } from "../http/errors.ts";
-import { jsonObjectBody } from "../http/body.ts";
+import { strictJson } from "../http/body.ts";
 import { Latencies, Name } from "../http/schemas.ts";
 import { RegionRanker } from "../ops/regions.ts";
 import { NAME_RE } from "../../core/names.ts";
@@ -53,7 +53,7 @@ export function matchmakingRoutes(deps: MatchmakingDeps, regions: RegionRanker =
         return { ticketId: id, status: "queued" };
       },
       {
-        parse: jsonObjectBody(),
+        parse: strictJson(),
         body: t.Object({ mode: Name, region: t.Optional(Name), latencies: t.Optional(Latencies), rating: t.Optional(t.Number({ minimum: 0, maximum: 100_000, description: "balances teams" })) }),
         detail: { summary: "Queue for a match", tags: ["matchmaking"] },
       },

@@ -24,7 +24,7 @@ import type { GatewayDeps } from "../deps.ts";
 import { requirePlayer } from "../http/player.ts";
 import { connectUrl } from "../http/connect-url.ts";
 import { renderError } from "../http/errors.ts";
-import { jsonObjectBody } from "../http/body.ts";
+import { strictJson } from "../http/body.ts";
 import { Latencies, Name, PlayerId } from "../http/schemas.ts";
 import { RegionRanker } from "../ops/regions.ts";
 import { encodeRanking } from "../../model/placement/region-choice.ts";
@@ -82,9 +82,9 @@ export function roomsRoutes(deps: RoomsDeps, regions: RegionRanker = new RegionR
     maxPlayers: t.Optional(t.Integer({ minimum: 1, maximum: Math.max(deps.config.nodeMaxPlayers, deps.config.maxPlayersPerServer) })),
     settings: t.Optional(t.Object({}, { additionalProperties: true, description: "free-form game settings (at most 8 KiB of JSON)" })),
   });
-  const jsonBody = jsonObjectBody();
-  const createBody = jsonObjectBody({ objects: ["settings"] });
-  const optionalBody = jsonObjectBody({ optional: true });
+  const jsonBody = strictJson();
+  const createBody = strictJson({ objects: ["settings"] });
+  const optionalBody = strictJson({ optional: true });
   const canSee = async (room: RoomRecord, claims: Claims) =>
     room.visibility === "public" || claims.roles.includes("admin") || room.players.includes(claims.sub) || (await store.isInvited(room.code, claims.sub));
 

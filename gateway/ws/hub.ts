@@ -259,7 +259,6 @@ export class RelayHub implements RelayOwner {
     };
   }
 
-
   /** Resumes every connection of this gateway still on `nodeId` (see ResumeCoordinator.lose). */
   nodeGone(nodeId: string, why: string): number {
     const r = this.resumer;

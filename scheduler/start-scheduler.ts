@@ -92,7 +92,7 @@ export function bullConnection(target: RedisTarget): ConnectionOptions {
   const o = redisOptions(target);
   return {
     // Sentinel mode (REDIS_SENTINELS): BullMQ's connections follow a failover like ours do.
-    ...(o.sentinels ? { sentinels: o.sentinels, name: o.name, failoverDetector: o.failoverDetector, sentinelReconnectStrategy: o.sentinelReconnectStrategy } : { host: o.host, port: o.port }),
+    ...(o.sentinels ? { sentinels: o.sentinels, name: o.name, failoverDetector: o.failoverDetector } : { host: o.host, port: o.port }),
     db: o.db,
     ...(o.username ? { username: o.username } : {}),
     ...(o.password ? { password: o.password } : {}),

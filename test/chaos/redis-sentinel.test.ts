@@ -103,7 +103,9 @@ describe.skipIf(!(hasSentinel && need("redis")))("chaos: Redis Sentinel failover
       autoscaleIntervalMs: 500,
       healthCheckIntervalMs: 500,
       inactivityShutdownMs: 600_000,
-      schedulerLockDurationMs: 3_000,
+      // Longer than a failover (~2.5 s here): a job lock that expires while the primary is gone
+      // makes BullMQ count the job as stalled, and twice stalled is failed. (Default 30 s.)
+      schedulerLockDurationMs: 10_000,
       serverPortStart: 43_000 + Math.floor(Math.random() * 50) * 100,
       maxServers: JOBS_BEFORE + JOBS_AFTER + 5,
     });
@@ -146,6 +148,7 @@ describe.skipIf(!(hasSentinel && need("redis")))("chaos: Redis Sentinel failover
         const killedAt = Date.now();
         // Carries on: a join answers 201 again (each attempt bounded, retried until the promotion).
         let promoted: number | undefined;
+        let lastJoin = "";
         await waitFor(
           async () => {
             const res = await fetch(`${gw.url}/v1/players/join`, {
@@ -158,12 +161,17 @@ describe.skipIf(!(hasSentinel && need("redis")))("chaos: Redis Sentinel failover
               const addr = (await sentinelCommand(sentinelPorts[0]!, "GET-MASTER-ADDR-BY-NAME", MASTER).catch(() => undefined)) as string[] | undefined;
               if (addr && Number(addr[1]) === replica.port) promoted = Date.now() - killedAt;
             }
+            lastJoin = res ? `${res.status} ${(await res.text()).slice(0, 200)}` : "no answer in 3 s";
             return res?.status === 201;
           },
           30_000,
           "a join to answer 201 after the failover",
           100,
-        );
+        ).catch(async (e: unknown) => {
+          const addrs = await Promise.all(sentinelPorts.map((p) => sentinelCommand(p, "GET-MASTER-ADDR-BY-NAME", MASTER).catch((x: unknown) => String(x))));
+          const ready = await fetch(`${gw.url}/ready`).then((r) => r.status).catch(() => 0);
+          throw new Error(`${String(e)}; last join: ${lastJoin}; /ready ${ready}; sentinels say the primary is ${JSON.stringify(addrs)} (replica ${replica.port}, old primary ${primary.port})`);
+        });
         carriedOnMs = Date.now() - killedAt;
         players.push(`replica promoted after ${promoted === undefined ? "?" : (promoted / 1000).toFixed(1)} s; joins 201 again after ${(carriedOnMs / 1000).toFixed(1)} s`);
         for (let i = 0; i < JOBS_AFTER; i++) await gw.deps.scheduler.requestScaleUp({ count: 1, region: "local", reason: "chaos sentinel", requestId: `after-${i}` });
@@ -175,7 +183,12 @@ describe.skipIf(!(hasSentinel && need("redis")))("chaos: Redis Sentinel failover
           30_000,
           "every scale-up job completed on the new primary",
           200,
-        );
+        ).catch(async (e: unknown) => {
+          const c = await sched.queues.scaleUp.getJobCounts("completed", "failed", "waiting", "active", "delayed", "prioritized");
+          const ids = (await sched.queues.scaleUp.getJobs(["completed"], 0, 100)).map((j) => j.id);
+          const failed = (await sched.queues.scaleUp.getJobs(["failed"], 0, 3)).map((j) => `${j.id}: ${j.failedReason}`);
+          throw new Error(`${String(e)}; counts ${JSON.stringify(c)}; completed ${ids.join(",")}; failed e.g. ${failed.join(" | ")}`);
+        });
         const counts = await sched.queues.scaleUp.getJobCounts("completed", "failed");
         expect(counts.failed).toBe(0);
         const nodes = (await sched.registry.list()).length;

@@ -46,7 +46,7 @@ describe.skipIf(!(need("docker") && need("redis")))("chaos: Docker hosts", () =>
       fleets.push(f);
       const nodeIdsOn = async (d: Docker) => (await fleetContainers(d, f.fleet)).map((c) => c.Labels[LABEL_NODE] ?? "");
       // One node at a time: the driver puts each on the engine with the fewest fleet containers.
-      // (Started all at once, they all land on one engine today: see docker-spread.test.ts.)
+      // (Nodes started all at once: docker-spread.test.ts.)
       // Raised through the admin floor (kept by the reaper however idle), one step at a time.
       const admin = await f.gw.token("p_dh_admin", ["admin"]);
       for (let i = 0; i < 4; i++) {

@@ -1,7 +1,8 @@
 /**
  * Chaos (Docker hosts): nodes started at once — MIN_READY_SERVERS=4 on an empty fleet, one
  * autoscale tick asking for all four — must spread over both DOCKER_HOSTS engines, not all land on
- * the first. (Its own file: it fails today, see the report in docker-hosts.test.ts's commit.)
+ * the first. (Its own file: it failed — all four on host 1 — until the driver counted its own
+ * starts under way, e725cca.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ensureNodeImage } from "../../node/image.ts";

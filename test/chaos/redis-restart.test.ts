@@ -88,6 +88,22 @@ describe.skipIf(!need("redis"))("chaos: Redis killed and restarted (AOF)", () =>
         players.push(`join during outage: ${duringJoin.status} in ${duringJoin.ms} ms`);
         expect(duringJoin.status).toBe(503);
         expect((duringJoin.body as { error?: { code?: unknown } }).error?.code).toBeString();
+        // The other requests of the issue that used to hang: guest sign-in, a room join, the server list.
+        const others = await Promise.all([
+          post("/v1/auth/guest", "", { displayName: "late" }),
+          post(`/v1/rooms/${roomCode}/join`, await gw.token("p_chaos_late2"), {}),
+          (async () => {
+            const t0 = Date.now();
+            const res = await fetch(`${gw.url}/v1/servers`, { signal: AbortSignal.timeout(HANG_MS) });
+            const body = (await res.json().catch(() => undefined)) as unknown;
+            return { status: res.status, body, ms: Date.now() - t0 };
+          })(),
+        ]);
+        players.push(`guest sign-in ${others[0].status} in ${others[0].ms} ms, room join ${others[1].status} in ${others[1].ms} ms, /v1/servers ${others[2].status} in ${others[2].ms} ms`);
+        for (const o of others) {
+          expect(o.status).toBe(503);
+          expect((o.body as { error?: { code?: unknown } }).error?.code).toBeString();
+        }
         const sentBefore = seq;
         await waitFor(() => player.received.length >= sentBefore, 3_000, "relay frames during the outage", 20);
         const remaining = OUTAGE_MS - (Date.now() - downAt);

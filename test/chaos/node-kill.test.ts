@@ -55,6 +55,8 @@ for (const resume of [true, false]) {
         const ticker = setInterval(sendOne, 20);
         try {
           const killedAt = Date.now();
+          // Frames from here on can only come back from a node that is alive after the kill.
+          const markAtKill = seq;
           await docker.getContainer(container!.id).kill();
           const close = await within(player.closed, 1_000);
           // Without resume the close is the contract's: 4009 within 1 s.
@@ -78,9 +80,10 @@ for (const resume of [true, false]) {
               saw = `4009 after ${closeMs} ms ("${close.reason}"), reconnected and echoed`;
             } else {
               // Resume: no close; frames flow again (an echo of a frame sent after the kill).
-              const mark = seq;
-              await waitFor(() => player.received.some((f) => Number(f.slice(1)) >= mark), 2_000 - (Date.now() - killedAt), "frames flowing again", 10);
-              recoveryMs = Date.now() - killedAt;
+              const p = player;
+              const firstAfter = () => p.received.findIndex((f) => Number(f.slice(1)) > markAtKill);
+              await waitFor(() => firstAfter() >= 0, 2_000 - (Date.now() - killedAt), "frames flowing again", 10);
+              recoveryMs = p.receivedAt[firstAfter()]! - killedAt;
               saw = `no close; frames flowed again after ${recoveryMs} ms (resume)`;
             }
           } catch (e) {

@@ -161,6 +161,8 @@ export async function schedulerUp(p: StackProcess, timeoutMs = 20_000): Promise<
 export interface Player {
   ws: WebSocket;
   received: string[];
+  /** When each frame of `received` arrived (Date.now()). */
+  receivedAt: number[];
   opened: Promise<void>;
   closed: Promise<{ code: number; reason: string; at: number }>;
   closeInfo: { code: number; reason: string; at: number } | undefined;
@@ -171,10 +173,12 @@ export interface Player {
 export function openPlayer(url: string, protocols?: string[]): Player {
   const ws = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
   const received: string[] = [];
+  const receivedAt: number[] = [];
   let wake: (() => void) | undefined;
   const p: Player = {
     ws,
     received,
+    receivedAt,
     closeInfo: undefined,
     opened: undefined as unknown as Promise<void>,
     closed: undefined as unknown as Promise<{ code: number; reason: string; at: number }>,
@@ -191,6 +195,7 @@ export function openPlayer(url: string, protocols?: string[]): Player {
   };
   ws.onmessage = (ev) => {
     received.push(typeof ev.data === "string" ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer));
+    receivedAt.push(Date.now());
     wake?.();
   };
   p.closed = new Promise((r) => {

@@ -177,7 +177,7 @@ export interface RoomEvent {
   at: number;
 }
 
-// Job payloads (BullMQ). Job ids are deterministic; see scheduler/queues.ts.
+// Job payloads (BullMQ). Job ids are deterministic; see model/jobs.ts.
 export interface ScaleUpJob {
   /** Nodes to start. */
   count: number;

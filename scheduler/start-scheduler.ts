@@ -53,12 +53,12 @@ export interface StartSchedulerDeps {
   portInUse?: (port: number) => Promise<boolean>;
   /**
    * The player-session sweeper the reaper runs each tick. Default: the gateway's
-   * (gateway/players/session-store.ts sweepExpiredSessions — gateways sweep too; a sweep is
+   * (model/sessions/session-store.ts sweepExpiredSessions — gateways sweep too; a sweep is
    * idempotent, and this one keeps seats released while no gateway runs). `false`: none.
    */
   sweepSessions?: ((now: number) => Promise<unknown>) | false;
   /**
-   * The rooms' absent-seat reaper the reaper runs each tick. Default: gateway/rooms/seat-reaper.ts
+   * The rooms' absent-seat reaper the reaper runs each tick. Default: model/rooms/seat-reaper.ts
    * sweepAbsentSeats on this scheduler's Redis (safe in every replica at once). `false`: none.
    */
   sweepAbsentSeats?: ((now: number) => Promise<unknown>) | false;

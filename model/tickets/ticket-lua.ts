@@ -80,7 +80,7 @@ return 0
  *   then per ticket i (0-based) KEYS[4+3i] ticket, KEYS[5+3i] player's ticket, KEYS[6+3i] seat token,
  *   then the queue zsets, then the room-absences zset, then (last) the room's room → node key (an
  *   ad-hoc room using the code). Every seated player starts absent (since now) until their first
- *   socket opens, so a matched player who never shows is reaped (gateway/rooms/seat-reaper.ts).
+ *   socket opens, so a matched player who never shows is reaped (model/rooms/seat-reaper.ts).
  * ARGV[1] now, [2] room code, [3] ticket count n, [4] ticket TTL, [5] seat-token TTL, [6] retention
  *   of a matched ticket record, [7] room field count f, then f name/value pairs,
  *   then per ticket: id, playerId, team, seat-token id, seat-token value, queue index (1-based among the queue keys).

@@ -76,7 +76,7 @@ export interface SchedulerContext {
    */
   sweepSessions?: (now: number) => Promise<unknown>;
   /**
-   * The rooms' seat reaper (gateway/rooms/seat-reaper.ts sweepAbsentSeats: seats of players with
+   * The rooms' seat reaper (model/rooms/seat-reaper.ts sweepAbsentSeats: seats of players with
    * no socket for ROOM_SEAT_GRACE are freed); the reaper calls it each tick.
    */
   sweepAbsentSeats?: (now: number) => Promise<unknown>;

@@ -1,6 +1,7 @@
-import { describe } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { RedisNodeRegistry } from "../../model/node-registry.ts";
 import { RedisPlacement } from "../../model/placement/redis-placement.ts";
+import { makeNode } from "../support/nodes.ts";
 import { placementConformance } from "../support/placement-conformance.ts";
 import { need, testRedis, type TestRedis } from "../support/services.ts";
 
@@ -18,4 +19,20 @@ describe.skipIf(!need("redis"))("real Redis", () => {
       tr = undefined;
     },
   );
+
+  test("RedisPlacement: removing a node deletes its reservation keys with the record", async () => {
+    const t = testRedis("placekeys");
+    try {
+      const registry = new RedisNodeRegistry(t.redis, t.keys, () => t.connect());
+      const p = new RedisPlacement(t.redis, t.keys, registry);
+      await registry.create(makeNode({ id: "n1", capacity: 8, maxRooms: 8 }), 1);
+      await p.placeRoom("room-a", { now: 1, seats: 4 });
+      await p.placeRoomWithSeat("sess-a", "holder-a");
+      expect(await t.redis.exists(t.keys.nodeRooms("n1"), t.keys.nodeSeats("n1"), t.keys.nodeRoomSeats("n1"))).toBe(3);
+      await registry.remove("n1", 2);
+      expect(await t.redis.exists(t.keys.nodeRooms("n1"), t.keys.nodeSeats("n1"), t.keys.nodeRoomSeats("n1"))).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  });
 });

@@ -10,44 +10,29 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { redisAnswers } from "../../core/redis.ts";
-import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { alive, type SupervisorState } from "../../scripts/supervisor-guard.ts";
 import { freePort, need, waitFor } from "../support/services.ts";
+import { ROOT, stackFixture } from "../support/start-stack.ts";
 
-const ROOT = join(import.meta.dir, "..", "..");
 
 describe.skipIf(!(need("redis") && need("haproxy") && need("docker")))("npm start lifecycle", () => {
-  const prefix = `fgtest-life-${crypto.randomUUID().slice(0, 8)}`;
-  const dataDir = mkdtempSync(join(tmpdir(), "fg-life-"));
-  const ports = { redis: freePort(), api: freePort(), edge: freePort(), stats: freePort(), sched: freePort(), tpl: freePort(), nodes: 20000 + Math.floor(Math.random() * 20000) };
-  const redisUrl = `redis://127.0.0.1:${ports.redis}`;
-  const api = `http://127.0.0.1:${ports.api}`;
-  const edge = `http://127.0.0.1:${ports.edge}`;
+  // npm start starts its own Redis on this port (the test kills and restarts it).
+  const redisPort = freePort();
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const fx = stackFixture("life", { redisUrl });
+  const { dataDir, api, edge, label } = fx;
+  const ports = { ...fx.ports, redis: redisPort };
   const docker = new Docker();
-  const label = `fleetgate.fleet=${fleetName(prefix)}`;
   const started: ChildProcess[] = [];
   /** Every pid any run's supervisor reported (children and services), for the final sweep. */
   const seenPids = new Set<number>();
 
   const env = (extra: Record<string, string> = {}) => ({
-    ...process.env,
-    REDIS_URL: redisUrl,
-    REDIS_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    HAPROXY_CONFIG: join(dataDir, "haproxy", "haproxy.cfg"),
-    PORT: String(ports.api),
-    HAPROXY_BIND: "127.0.0.1",
-    HAPROXY_PORT: String(ports.edge),
-    HAPROXY_STATS_PORT: String(ports.stats),
-    SCHEDULER_METRICS_PORT: String(ports.sched),
-    TEMPLATER_METRICS_PORT: String(ports.tpl),
-    SERVER_PORT_START: String(ports.nodes),
-    SERVER_PORT_END: String(ports.nodes + 50),
+    ...fx.baseEnv,
     NODE_ROOM_MODE: "echo",
     NODE_DRAIN_SECONDS: "0.5",
     GATEWAY_WORKERS: "1",

@@ -6,6 +6,7 @@
  *   containers, engine and containerd SIGKILLed): its nodes are marked lost within the health-check
  *   window, its players' rooms come back on the first host, and when the host returns no container
  *   of the lost nodes is left on it;
+ * - nodes started at once (MIN_READY_SERVERS=4 on an empty fleet) spread over both engines;
  * - `dockerd` restarted under a fleet whose only host it is: afterwards the registry and the
  *   engine agree. (Run against the second engine: restarting the machine's one dockerd would
  *   break every other Docker test running on it at the time.)
@@ -39,6 +40,26 @@ describe.skipIf(!(need("docker") && need("redis")))("chaos: Docker hosts", () =>
     await d2?.stop();
   }, 120_000);
 
+  // First, while the second engine is fresh. (It failed — all four on host 1 — until the driver
+  // counted its own starts under way, e725cca.)
+  test(
+    "nodes started at once spread over both hosts",
+    async () => {
+      const f = await startFleet([LOCAL_HOST, d2.host], 4);
+      fleets.push(f);
+      await waitFor(async () => (await f.sched.registry.list()).filter((n) => n.state === "ready").length >= 4, 60_000, "4 ready nodes", 100);
+      const on1 = (await fleetContainers(docker1, f.fleet)).length;
+      const on2 = (await fleetContainers(d2.docker, f.fleet)).length;
+      reportChaos({ scenario: "nodes started at once, two hosts", done: "MIN_READY_SERVERS=4 on an empty fleet over two DOCKER_HOSTS", players: `${on1} nodes on host 1, ${on2} on host 2`, recoveryMs: undefined, ok: Math.min(on1, on2) > 0 });
+      expect(Math.min(on1, on2)).toBeGreaterThan(0);
+      // Done with this fleet: the next scenario counts containers per engine.
+      await f.stop();
+      await removeFleetContainers(f.fleet);
+      for (const c of await fleetContainers(d2.docker, f.fleet)) await d2.docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    },
+    90_000,
+  );
+
   test(
     "a second host taken away: its nodes lost within the health-check window, rooms back on host 1, nothing leaked when it returns",
     async () => {
@@ -46,7 +67,7 @@ describe.skipIf(!(need("docker") && need("redis")))("chaos: Docker hosts", () =>
       fleets.push(f);
       const nodeIdsOn = async (d: Docker) => (await fleetContainers(d, f.fleet)).map((c) => c.Labels[LABEL_NODE] ?? "");
       // One node at a time: the driver puts each on the engine with the fewest fleet containers.
-      // (Nodes started all at once: docker-spread.test.ts.)
+      // (Nodes started all at once: the scenario above.)
       // Raised through the admin floor (kept by the reaper however idle), one step at a time.
       const admin = await f.gw.token("p_dh_admin", ["admin"]);
       for (let i = 0; i < 4; i++) {

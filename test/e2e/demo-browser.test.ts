@@ -17,6 +17,7 @@ import { silentLogger } from "../../core/log.ts";
 import { startMatchmaker } from "../../scheduler/matchmaker/index.ts";
 import { startTestGateway, startTestNode, type TestGateway, type TestNode } from "../support/gateway-fixtures.ts";
 import { freePort, IN_CI, need, testRedis, type TestRedis } from "../support/services.ts";
+import { deletePrefix } from "../../core/redis.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** Alice's page in the lobby chat, left for a human to look at. */
@@ -82,6 +83,8 @@ describe.skipIf(!need("redis") || !hasChromium)("demo page in Chromium", () => {
     await gw?.stop();
     await off?.stop();
     await node?.stop();
+    // The demo-off gateway writes under a prefix of its own: clean it too.
+    if (tr) await deletePrefix(tr.redis, `${tr.prefix}-off`);
     await tr?.cleanup();
   });
 

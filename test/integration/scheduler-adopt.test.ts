@@ -6,73 +6,34 @@
  * a second time: one node process, the same one, and the retried job later finds it ready.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
-import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { bullConnection } from "../../scheduler/start-scheduler.ts";
 import { nodeIdFor } from "../../scheduler/fleet/node-lifecycle.ts";
 import { createQueues, createSchedulerClient } from "../../model/jobs.ts";
-import { REDIS_URL, captureOutput, need, testRedis, waitFor } from "../support/services.ts";
+import { REDIS_URL, captureOutput, need, waitFor } from "../support/services.ts";
+import { fleetProcesses, processFleet } from "../support/process-fleet.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
-/** Live node processes of `fleet` (ProcessDriver marks each with FLEETGATE_NODE=<fleet>/<nodeId>). */
-function fleetProcesses(fleet: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
-      if (readFileSync(`/proc/${d}/environ`, "utf8").split("\0").some((e) => e.startsWith(`FLEETGATE_NODE=${fleet}/`))) out.push(Number(d));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!need("redis"))("scale-up adoption after a scheduler dies mid-job", () => {
-  const t = testRedis("adopt");
-  const dataDir = mkdtempSync(join(tmpdir(), "fg-adopt-"));
-  const fleet = fleetName(t.prefix);
-  const driver = new ProcessDriver({ fleet, stateDir: join(dataDir, "process-nodes") });
-  const procs: Subprocess[] = [];
-  const portStart = 48_000 + Math.floor(Math.random() * 50) * 100;
+  const pf = processFleet("adopt", 48_000);
+  const { t, dataDir, fleet, procs } = pf;
   // A node that takes 1.5 s before it listens: the scheduler is certainly waiting for it when killed.
   const slowNode = join(dataDir, "slow-node.sh");
   writeFileSync(slowNode, `sleep 1.5\nexec "${process.execPath}" "${join(ROOT, "node/main.ts")}"\n`);
 
-  afterAll(async () => {
-    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
-    for (const i of await driver.list().catch(() => [])) await driver.remove(i.nodeId).catch(() => {});
-    for (const pid of fleetProcesses(fleet)) process.kill(pid, "SIGKILL");
-    await driver.close();
-    await t.cleanup();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => pf.cleanup());
 
   function spawnScheduler(): { proc: Subprocess; output: () => string } {
     const proc = Bun.spawn([process.execPath, "scheduler/main.ts"], {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? "",
-        REDIS_URL,
-        REDIS_PREFIX: t.prefix,
-        NODE_DRIVER: "process",
+      env: pf.schedulerEnv({
         NODE_COMMAND: `sh ${slowNode}`,
-        DATA_DIR: dataDir,
-        SERVER_PORT_START: String(portStart),
-        SERVER_PORT_END: String(portStart + 99),
-        SCHEDULER_METRICS_PORT: "0",
         HEALTH_CHECK_INTERVAL: "0.5",
-        INACTIVITY_SHUTDOWN: "600",
-        NODE_START_TIMEOUT: "20",
-        LOG_LEVEL: "info",
-      },
+      }),
       stdout: "pipe",
       stderr: "pipe",
     });

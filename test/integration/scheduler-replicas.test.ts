@@ -6,75 +6,34 @@
  * registry entry has its node process and every node process its entry.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { ProcessDriver } from "../../scheduler/drivers/process-driver.ts";
-import { fleetName } from "../../scheduler/drivers/create-driver.ts";
 import { bullConnection } from "../../scheduler/start-scheduler.ts";
 import { createQueues, createSchedulerClient } from "../../model/jobs.ts";
-import { REDIS_URL, need, testRedis, waitFor } from "../support/services.ts";
+import { REDIS_URL, need, waitFor } from "../support/services.ts";
+import { fleetProcesses, processFleet } from "../support/process-fleet.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
-/** Pids of live node processes of `fleet` (ProcessDriver marks each with FLEETGATE_NODE=<fleet>/<nodeId>). */
-function fleetProcesses(fleet: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
-      if (readFileSync(`/proc/${d}/environ`, "utf8").split("\0").some((e) => e.startsWith(`FLEETGATE_NODE=${fleet}/`))) out.push(Number(d));
-    } catch {
-      /* gone meanwhile, or not ours to read */
-    }
-  }
-  return out;
-}
 const MAX_SERVERS = 8;
 const DISTINCT_REQUESTS = 12;
 
 describe.skipIf(!need("redis"))("two scheduler processes", () => {
-  const t = testRedis("replicas");
-  const dataDir = mkdtempSync(join(tmpdir(), "fg-replicas-"));
-  const fleet = fleetName(t.prefix);
-  const driver = new ProcessDriver({ fleet, stateDir: join(dataDir, "process-nodes") });
-  const procs: Subprocess[] = [];
-  const portStart = 47_000 + Math.floor(Math.random() * 50) * 100;
+  const pf = processFleet("replicas", 47_000);
+  const { t, fleet, driver, procs } = pf;
 
-  afterAll(async () => {
-    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
-    for (const i of await driver.list().catch(() => [])) await driver.remove(i.nodeId).catch(() => {});
-    // Whatever this run's fleet still runs — even a node process no driver tracks — goes.
-    for (const pid of fleetProcesses(fleet)) process.kill(pid, "SIGKILL");
-    await driver.close();
-    await t.cleanup();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => pf.cleanup());
 
   function spawnScheduler(name: string): { proc: Subprocess; started: Promise<void>; output: () => string } {
     let out = "";
     const proc = Bun.spawn([process.execPath, "scheduler/main.ts"], {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? "",
-        REDIS_URL,
-        REDIS_PREFIX: t.prefix,
-        NODE_DRIVER: "process",
-        DATA_DIR: dataDir,
+      env: pf.schedulerEnv({
         MAX_SERVERS: String(MAX_SERVERS),
-        SERVER_PORT_START: String(portStart),
-        SERVER_PORT_END: String(portStart + 99),
-        SCHEDULER_METRICS_PORT: "0",
         SCHEDULER_LOCK_DURATION: "2",
         SCHEDULER_CONCURRENCY: "8",
         AUTOSCALE_INTERVAL: "0.5",
-        INACTIVITY_SHUTDOWN: "600",
-        NODE_START_TIMEOUT: "20",
-        LOG_LEVEL: "info",
-      },
+      }),
       stdout: "pipe",
       stderr: "pipe",
     });

@@ -19,7 +19,7 @@ import type { RedisPlacement } from "../../model/placement/redis-placement.ts";
 import type { NodeChangeWaiter } from "./node-events.ts";
 import type { SessionStore, StoredSession } from "../../model/sessions/session-store.ts";
 import { openRegions, type RegionRanking } from "../../model/placement/region-choice.ts";
-import { decideCapacity, liveNodeCount, mayScaleUp, waitForNode } from "../../model/placement/wait-for-node.ts";
+import { decideCapacity, waitForNode } from "../../model/placement/wait-for-node.ts";
 
 /** Room codes of player sessions start with this; only the session's player may connect to one. */
 export const SESSION_ROOM_PREFIX = "s-";
@@ -50,7 +50,6 @@ export interface JoinRequest {
   ranking?: RegionRanking;
 }
 
-export { liveNodeCount, mayScaleUp };
 
 export class JoinService {
   private readonly joins: Counter;

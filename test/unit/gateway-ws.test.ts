@@ -7,7 +7,7 @@ import { MetricsRegistry } from "../../core/metrics.ts";
 import { MemoryNodeRegistry } from "../../model/node-registry.ts";
 import type { Redis } from "../../core/redis.ts";
 import { clientAddress, FixedWindowLimiter } from "../../gateway/ops/rate-limit.ts";
-import { liveNodeCount, mayScaleUp } from "../../gateway/players/join.ts";
+import { liveNodeCount, mayScaleUp } from "../../model/placement/wait-for-node.ts";
 import { connectUrl } from "../../gateway/http/connect-url.ts";
 import { isSessionId } from "../../model/sessions/session-store.ts";
 import { wsToken } from "../../gateway/ws/connect-route.ts";

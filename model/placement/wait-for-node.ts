@@ -9,7 +9,7 @@
  * seat publishes no node event), and when the player's fallback regions open — until the deadline.
  */
 import type { Clock } from "../../core/clock.ts";
-import type { NodeRecord } from "../../core/types.ts";
+import type { NodeRecord, NodeState } from "../../core/types.ts";
 
 /** Re-check at least this often while waiting (seats freed by leaves publish no node event). */
 export const RECHECK_MS = 500;
@@ -23,9 +23,16 @@ export type CapacityAsk =
   /** At MAX_SERVERS with nothing on its way: waiting cannot help. */
   | { kind: "give-up" };
 
-/** Nodes that count against MAX_SERVERS (everything not yet stopped). */
+/**
+ * States that occupy a server slot against MAX_SERVERS. A `stopped` node's container still exists
+ * until CLEANUP_DELETE but runs nothing, so it does not count (waking it takes a slot again).
+ * The scheduler's fleet counts and port allocator use the same list.
+ */
+export const LIVE_STATES: readonly NodeState[] = ["starting", "ready", "draining", "unhealthy", "stopping"];
+
+/** Nodes that count against MAX_SERVERS. */
 export function liveNodeCount(nodes: readonly Pick<NodeRecord, "state">[]): number {
-  return nodes.filter((n) => n.state !== "stopped").length;
+  return nodes.filter((n) => LIVE_STATES.includes(n.state)).length;
 }
 
 /** Whether the fleet may grow by one node: it is below MAX_SERVERS. */

@@ -2,14 +2,12 @@
  * Counting the fleet the same way everywhere: which states hold a server slot (MAX_SERVERS), which
  * nodes are idle spares, how much player capacity is up or coming. Pure.
  */
-import type { NodeRecord, NodeState } from "../../core/types.ts";
+import type { NodeRecord } from "../../core/types.ts";
 import { usedRooms, usedSeats } from "../../model/seat-budget.ts";
+import { LIVE_STATES } from "../../model/placement/wait-for-node.ts";
 
-/**
- * States that occupy a server slot against MAX_SERVERS. A `stopped` node's container still exists
- * until CLEANUP_DELETE but runs nothing, so it does not count (waking it takes a slot again).
- */
-export const LIVE_STATES: readonly NodeState[] = ["starting", "ready", "draining", "unhealthy", "stopping"];
+/** The states that hold a server slot: the one list, in model/placement/wait-for-node.ts. */
+export { LIVE_STATES };
 
 export function isLive(n: Pick<NodeRecord, "state">): boolean {
   return LIVE_STATES.includes(n.state);
